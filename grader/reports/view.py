@@ -1,0 +1,257 @@
+"""What a reader may see of a result: the one place where hidden-check rules are applied.
+
+Every renderer (HTML report, terminal summary, Gradescope export) builds on `student_view`, so a
+hidden check's name, message or details can never leak through one output and not another. The
+templates receive only this filtered view, never the raw result.
+
+Rules for the student audience (the TA audience sees everything, labelled):
+
+- public checks, and hidden checks with `feedback: full`: everything;
+- hidden, `feedback: verdict`: title, verdict and points; no message, no details;
+- hidden, `feedback: none`: removed. Its points stay inside the question's total (the total is
+  what the student is graded on) and the question says how many checks are not shown, so the
+  arithmetic on the page never looks wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+AUDIENCES = ("student", "ta")
+
+STATUS = {
+    # status: (label, icon, css class, plain-language meaning)
+    "passed": ("Passed", "✓", "pass", "This check passed."),
+    "partial": ("Partial credit", "◐", "partial", "Partly right: some credit was given."),
+    "failed": ("Failed", "✗", "fail", "This check did not pass."),
+    "error": ("Your code failed", "!", "error",
+              "Your code raised an error, ran out of time or ran out of memory here."),
+    "skipped": ("Not run", "–", "skip", "Not run in this grading mode."),
+    "internal": ("Grader problem", "?", "internal",
+                 "The grader could not complete this check. This is not your fault and does "
+                 "not count against you once reviewed: course staff are told about every such "
+                 "case."),
+}
+
+PROBLEM_KIND = {
+    "syntax": "Syntax error", "missing": "Missing definition",
+    "exception": "Your code raised an exception", "timeout": "Time limit exceeded",
+    "memory": "Memory limit exceeded", "crashed": "The Python process crashed",
+    "corrupt": "The submission could not be read", "limit": "Output limit exceeded",
+    "internal": "The grader failed on this submission",
+}
+
+KIND_TITLE = {
+    "architecture": "Layers match the handout",
+    "output_shape": "Output shape",
+    "param_count": "Number of parameters",
+    "gradient_flow": "Every parameter receives a gradient",
+    "accuracy": "Trains to the reference's accuracy",
+    "finetune_train": "Fine-tuning updates the right parameters",
+    "finetune_head": "New head, frozen backbone",
+}
+
+# What each kind of check verifies, in one sentence, for a student reading a failure.
+KIND_EXPLAINS = {
+    "architecture": "Your model's layers, in order, compared with the handout's model.",
+    "output_shape": "The shape of your model's output for several inputs and configurations.",
+    "param_count": "How many parameters your model has (total and trainable).",
+    "gradient_flow": "Whether a training step reaches every parameter and the output depends "
+                     "on the input.",
+    "accuracy": "Your model trained by the course's training loop, compared with the reference "
+                "model trained the same way.",
+    "finetune_train": "Which parameters your fine-tuning code changed.",
+    "finetune_head": "The replaced classification head and which parameters stay frozen.",
+}
+
+
+def status_key(check: dict) -> str:
+    """The display status: `failed` with some credit reads as `partial`."""
+    status = check.get("status", "internal")
+    if status == "failed" and (check.get("score") or 0) > 1e-12:
+        return "partial"
+    return status if status in STATUS else "internal"
+
+
+def check_title(check: dict) -> str:
+    if check.get("title"):
+        return str(check["title"])
+    kind = check.get("kind", "check")
+    base = KIND_TITLE.get(kind, kind.replace("_", " ").capitalize())
+    return f"{base} ({check['target']})" if check.get("target") else base
+
+
+def check_problem(check: dict) -> dict | None:
+    """The located student failure behind an `error` verdict, wherever the check put it."""
+    details = check.get("details") or {}
+    problem = details.get("problem")
+    if not problem and isinstance(details.get("training"), dict):
+        problem = details["training"].get("problem")
+    return problem if isinstance(problem, dict) else None
+
+
+def disclosure(check: dict, audience: str) -> str:
+    """`full`, `verdict` or `none`: how much of this check the audience may see."""
+    if audience == "ta" or check.get("visibility", "public") != "hidden":
+        return "full"
+    feedback = check.get("feedback", "full")
+    return feedback if feedback in ("full", "verdict", "none") else "none"
+
+
+def _check_view(check: dict, level: str, audience: str, anchor: str) -> dict[str, Any]:
+    key = status_key(check)
+    label, icon, css, meaning = STATUS[key]
+    hidden = check.get("visibility") == "hidden"
+    view: dict[str, Any] = {
+        "anchor": anchor, "id": check.get("id"), "kind": check.get("kind"),
+        "target": check.get("target"), "title": check_title(check), "status": check.get("status"),
+        "status_key": key, "label": label, "icon": icon, "css": css,
+        "score": float(check.get("score") or 0.0), "max_score": float(check.get("max_score") or 0),
+        "level": level, "hidden": hidden, "feedback": check.get("feedback", "full"),
+        "explains": KIND_EXPLAINS.get(check.get("kind", ""), ""),
+        "meaning": meaning, "message": None, "details": {}, "problem": None, "tag": None,
+    }
+    if hidden:
+        view["tag"] = ("hidden check" if audience == "student"
+                       else f"hidden · students see: {check.get('feedback', 'full')}")
+    if level == "full":
+        # Students never see the grader's own error text for an internal verdict.
+        if key != "internal" or audience == "ta":
+            view["message"] = check.get("message") or None
+        view["details"] = check.get("details") or {}
+        view["problem"] = check_problem(check)
+    else:
+        view["meaning"] = "Hidden check: only its verdict is shared."
+    return view
+
+
+def question_anchor(qid: Any) -> str:
+    return "q-" + "".join(ch if ch.isalnum() else "-" for ch in str(qid))
+
+
+def student_view(result: dict, audience: str = "student") -> dict[str, Any]:
+    """The filtered, display-ready form of a result for one audience."""
+    if audience not in AUDIENCES:
+        raise ValueError(f"audience must be one of {AUDIENCES}, not {audience!r}")
+    questions = []
+    counts = {k: 0 for k in STATUS}
+    internal_total = 0
+    for q in result.get("questions") or []:
+        anchor = question_anchor(q.get("id"))
+        checks, undisclosed = [], 0
+        for i, c in enumerate(q.get("checks") or [], 1):
+            level = disclosure(c, audience)
+            if c.get("status") == "internal":
+                internal_total += 1
+            if level == "none":
+                undisclosed += 1
+                continue
+            view = _check_view(c, level, audience, f"{anchor}-c{i}")
+            counts[view["status_key"]] += 1
+            checks.append(view)
+        score, max_score = float(q.get("score") or 0), float(q.get("max_score") or 0)
+        tally: dict[str, int] = {}
+        for c in checks:
+            tally[c["status_key"]] = tally.get(c["status_key"], 0) + 1
+        questions.append({"id": q.get("id"), "title": q.get("title", ""), "anchor": anchor,
+                          "score": score, "max_score": max_score,
+                          "fraction": score / max_score if max_score else 0.0,
+                          "checks": checks, "undisclosed": undisclosed, "tally": tally})
+    score, max_score = float(result.get("score") or 0), float(result.get("max_score") or 0)
+    error = result.get("error") if result.get("status") == "error" else None
+    return {
+        "audience": audience,
+        "student": str(result.get("student", "?")),
+        "status": result.get("status", "graded"),
+        "error": error,
+        "error_label": PROBLEM_KIND.get((error or {}).get("kind", ""), "Not graded"),
+        "grader_fault": bool(error and error.get("kind") == "internal"),
+        "score": score, "max_score": max_score,
+        "fraction": score / max_score if max_score else 0.0,
+        "assessed_max_score": result.get("assessed_max_score"),
+        "checks_mode": result.get("checks_mode"),
+        "questions": questions,
+        "counts": counts,
+        "internal_total": internal_total,
+        "problems": [dict(p, label=PROBLEM_KIND.get(p.get("kind", ""), p.get("kind", "problem")))
+                     for p in result.get("problems") or []],
+        "neutralised": list(result.get("neutralised") or []),
+        "rubric": result.get("rubric") or {},
+        "submission": result.get("submission") or {},
+        "environment": result.get("environment") or {},
+        "timings": result.get("timings") or {},
+        "resources": result.get("resources") or {},
+        "graded_at": result.get("graded_at"),
+        "key": result.get("key"),
+    }
+
+
+# ------------------------------------------------------------------ formatting shared by outputs
+def fmt_points(value: Any, digits: int = 2) -> str:
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return "—"
+
+
+def fmt_when(value: Any) -> str:
+    """An ISO timestamp as '2026-11-22 14:03 UTC' (unparseable text is shown as it is)."""
+    from datetime import datetime, timezone
+
+    if not value:
+        return "—"
+    try:
+        stamp = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(timezone.utc)
+    return stamp.strftime("%Y-%m-%d %H:%M") + (" UTC" if stamp.tzinfo else "")
+
+
+def fmt_percent(fraction: float) -> str:
+    return f"{100 * fraction:.0f} %"
+
+
+def fmt_shape(shape: Any) -> str:
+    if shape is None:
+        return "—"
+    if isinstance(shape, (list, tuple)):
+        return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+    return str(shape)
+
+
+def fmt_seconds(value: Any) -> str:
+    try:
+        s = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    if s < 1:
+        return f"{s * 1000:.0f} ms"
+    if s < 120:
+        return f"{s:.1f} s"
+    return f"{int(s // 60)} min {s % 60:02.0f} s"
+
+
+def fmt_bytes(value: Any) -> str:
+    try:
+        b = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    for unit in ("B", "KB", "MB", "GB"):
+        if b < 1000 or unit == "GB":
+            return f"{b:.0f} {unit}" if unit in ("B", "KB") else f"{b:.1f} {unit}"
+        b /= 1000
+    return f"{b:.1f} GB"
+
+
+def location(problem: dict | None) -> str:
+    """'cell 12, line 27' (or '' when the failure has no place in the notebook)."""
+    if not problem:
+        return ""
+    parts = []
+    if problem.get("cell") is not None:
+        parts.append(f"cell {problem['cell']}")
+    if problem.get("line") is not None:
+        parts.append(f"line {problem['line']}")
+    return ", ".join(parts)

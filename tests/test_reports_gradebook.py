@@ -1,0 +1,75 @@
+"""gradebook.csv: columns, rows and values a TA imports into a spreadsheet."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from grader.reports import write_gradebook
+from tests import reports_factory as factory
+
+QIDS = ["4.1", "4.2", "5.1", "5.2", "6.1", "6.2"]
+
+
+@pytest.fixture(scope="module")
+def cohort() -> list[dict]:
+    results = factory.cohort(n=6)
+    results.reverse()  # input order must not matter
+    return results
+
+
+def test_columns_rows_and_values(cohort, tmp_path):
+    frame = write_gradebook(cohort, tmp_path / "gradebook.csv")
+    assert list(frame.columns) == ["student", *QIDS, "total", "max", "status", "error", "review"]
+    assert list(frame["student"]) == sorted(r["student"] for r in cohort)
+    by_student = {r["student"]: r for r in cohort}
+    for _, row in frame.iterrows():
+        result = by_student[row["student"]]
+        assert row["total"] == pytest.approx(result["score"], abs=1e-4)
+        assert row["max"] == result["max_score"]
+        assert row["status"] == result["status"]
+        for q in result["questions"]:
+            assert row[q["id"]] == pytest.approx(q["score"], abs=1e-4)
+        if result["questions"]:
+            assert sum(row[q] for q in QIDS) == pytest.approx(row["total"], abs=1e-3)
+
+
+def test_csv_reads_back_identically(cohort, tmp_path):
+    path = tmp_path / "gradebook.csv"
+    frame = write_gradebook(cohort, path)
+    back = pd.read_csv(path, dtype={"student": str, "status": str, "error": str,
+                                    "review": str}, keep_default_na=False, na_values={
+        q: [""] for q in [*QIDS, "total", "max"]})
+    assert list(back.columns) == list(frame.columns)  # "4.1" stays a column name, not a float
+    for q in [*QIDS, "total", "max"]:
+        assert back[q].tolist() == pytest.approx(frame[q].tolist(), nan_ok=True)
+
+
+def test_error_students_keep_a_row_with_the_reason(cohort, tmp_path):
+    frame = write_gradebook(cohort, tmp_path / "g.csv").set_index("student")
+    dave = frame.loc["dave"]
+    assert dave["status"] == "error" and dave["total"] == 0.0
+    assert all(math.isnan(dave[q]) for q in QIDS)
+    assert dave["error"].startswith("corrupt: the notebook is not valid JSON")
+    assert dave["review"] == "not graded"
+    frank = frame.loc["frank"]
+    assert frank["error"].startswith("internal: worker process died")
+    assert frank["review"] == "grader failed on this submission"
+    assert frame.loc["erin"]["review"] == "internal: 6.1 gradient_flow"
+    assert frame.loc["alice"]["error"] == "" and frame.loc["alice"]["review"] == ""
+
+
+def test_questions_from_another_rubric_get_their_own_columns(tmp_path):
+    frame = write_gradebook([factory.passing_result(), factory.finetune_result()],
+                            tmp_path / "g.csv").set_index("student")
+    assert list(frame.columns[:8]) == [*QIDS, "C.1", "C.2"]
+    assert math.isnan(frame.loc["alice"]["C.1"]) and math.isnan(frame.loc["gina"]["4.1"])
+    assert frame.loc["gina"]["C.1"] == pytest.approx(0.5)
+
+
+def test_static_mode_is_flagged_for_review(tmp_path):
+    frame = write_gradebook([factory.passing_result(mode="static")], tmp_path / "g.csv")
+    assert frame.loc[0, "review"] == "static checks only"
+    assert frame.loc[0, "4.2"] == 0.0
