@@ -60,7 +60,9 @@ def test_prelude_source_is_valid_python_with_futures_first() -> None:
         prelude_config(mode="train")
 
 
-def test_cheap_stand_in_for_the_pretrained_deeplab() -> None:
+def test_cheap_stand_in_for_the_pretrained_deeplab(tmp_path: Path, monkeypatch) -> None:
+    record = tmp_path / "capture.json"
+    monkeypatch.setenv("GRADER_CAPTURE_PATH", str(record))
     kernel_runtime.CONFIG["hub_models"] = {"deeplabv3_resnet101": "deeplabv3_mobilenet_v3_large"}
     model = kernel_runtime.build_model("deeplabv3_resnet101", {"pretrained": True})
     assert type(model).__name__ == "DeepLabV3"
@@ -76,6 +78,8 @@ def test_cheap_stand_in_for_the_pretrained_deeplab() -> None:
     assert [p["name"] for p in info["parameters"] if p["requires_grad"]] == [
         "classifier.4.weight", "classifier.4.bias"]
     json.dumps(info)
+    # The substitution is recorded as data where the runtime was told to, never in the cwd.
+    assert "deeplabv3_mobilenet_v3_large" in record.read_text()
 
 
 def test_task_maps_ipython_tracebacks_to_student_cells() -> None:

@@ -13,6 +13,7 @@ TASKS: dict[str, str] = {
     "echo": "grader.sandbox.tasks.echo",          # diagnostics and isolation tests
     "observe": "grader.sandbox.tasks.observe",    # build the student's models, record observations
     "notebook": "grader.sandbox.tasks.notebook",  # execute a whole notebook with nbclient
+    "train": "grader.sandbox.tasks.train",        # train a student's model under a budget
 }
 
 

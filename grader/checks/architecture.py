@@ -1,0 +1,135 @@
+"""The model's layers, in order and with their settings, match the handout's reference model.
+
+Compares the trusted replayed graph of one configuration with the reference's, through
+`grader.graph.normalise` (so code style does not matter) and `grader.graph.diff` (located
+differences and a side-by-side table). Partial credit is the share of the reference's layers the
+student reproduced exactly, with extra layers counted against it: what a TA reading the table
+would give for "mostly right, one BatchNorm missing".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from grader.checks.common import problem_text, target_unavailable
+from grader.checks.registry import Param, Verdict, check
+from grader.graph.diff import ALLOWABLE, Comparison, Difference, compare
+from grader.graph.normalise import GraphError, Sequence, normalise
+
+SHOWN_IN_MESSAGE = 3
+
+
+def _param_shapes(config: Mapping) -> dict[str, list[int]]:
+    """Parameter shapes, from a `param_shapes` table or an observation-style `parameters` list."""
+    table = config.get("param_shapes")
+    if isinstance(table, Mapping):
+        return {str(k): list(v) for k, v in table.items() if isinstance(v, list)}
+    params = config.get("parameters")
+    if isinstance(params, list):
+        return {p["name"]: p["shape"] for p in params
+                if isinstance(p, Mapping) and "name" in p and isinstance(p.get("shape"), list)}
+    return {}
+
+
+def _sequence(config: Mapping, graph: Mapping) -> Sequence:
+    return normalise(graph, _param_shapes(config), config.get("modules") or ())
+
+
+def _unused_modules(config: Mapping, graph: Mapping) -> list[Difference]:
+    """Leaf modules with parameters that the forward pass never touched."""
+    modules = [m for m in config.get("modules") or () if isinstance(m, Mapping) and m.get("name")]
+    used: set[str] = set()
+    for node in graph.get("nodes", []):
+        if node.get("module"):
+            used.add(node["module"])
+        for ref in node.get("inputs") or []:
+            if isinstance(ref, Mapping) and isinstance(ref.get("param"), str):
+                used.add(ref["param"].rsplit(".", 1)[0])
+    names = [m["name"] for m in modules]
+    out = []
+    for m in modules:
+        name = m["name"]
+        leaf = not any(other.startswith(name + ".") for other in names)
+        touched = any(u == name or u.startswith(name + ".") for u in used)
+        if leaf and not touched and (m.get("params") or 0) > 0:
+            out.append(Difference(
+                "unused", f"module `{name}`", None, str(m.get("type") or "module"),
+                f"`{name}` ({m.get('type') or 'module'}) is defined in __init__ but never used "
+                "in forward"))
+    return out
+
+
+def _message(comparison: Comparison) -> str:
+    if comparison.ok:
+        notes = f" ({'; '.join(comparison.notes)})" if comparison.notes else ""
+        return f"all {comparison.reference_layers} layers match the handout's model{notes}"
+    shown = [d.message for d in comparison.differences[:SHOWN_IN_MESSAGE]]
+    more = len(comparison.differences) - len(shown)
+    return "; ".join(shown) + (f" (and {more} more difference{'s' * (more > 1)})" if more else "")
+
+
+def judge(student_config: Mapping, reference_graph: Mapping, *,
+          module_types: Mapping[str, str] | None = None, allow: Iterable[str] = (),
+          reference_config: Mapping | None = None) -> Verdict:
+    """The verdict for one observed configuration against the reference graph."""
+    graph = student_config.get("graph")
+    if not graph:
+        return Verdict.internal("the model ran but its forward pass was not recorded")
+    try:
+        student = _sequence(student_config, graph)
+        reference = _sequence(reference_config or {}, reference_graph)
+    except GraphError as exc:
+        return Verdict.internal(f"malformed graph: {exc}")
+    if not reference.layers:
+        return Verdict.internal("the compiled reference graph has no layers")
+    comparison = compare(student, reference, module_types=module_types, allow=allow)
+    comparison.differences.extend(_unused_modules(student_config, graph))
+    details = comparison.details()
+    if comparison.ok:
+        return Verdict.passed(_message(comparison), **details)
+    return Verdict.failed(_message(comparison), fraction=comparison.fraction, **details)
+
+
+@check("architecture", params={
+    "config": Param((str,), doc="the configuration whose layers are compared (default: the "
+                                "first the reference was compiled for)"),
+    "module_types": Param((dict,), default={},
+                          doc="op -> module type that must issue it, e.g. {conv2d: MyConv2d} "
+                              "when the handout makes students use a provided layer"),
+    "allow": Param((list,), default=[],
+                   doc="accepted variations: " + "; ".join(f"{k}: {v}"
+                                                          for k, v in ALLOWABLE.items())),
+})
+def architecture(measured: dict, expected: dict, params: dict) -> Verdict:
+    """The layers match the handout's model: order, settings and skip connections."""
+    unavailable = target_unavailable(measured)
+    if unavailable:
+        return unavailable
+    name = params.get("config") or expected.get("config")
+    if not name:
+        return Verdict.internal("no configuration named for the architecture check")
+    if expected.get("config") not in (None, name) or not expected.get("graph"):
+        return Verdict.internal(f"no compiled reference graph for config '{name}'; "
+                                "run `grader compile` for this rubric")
+    config = (measured.get("configs") or {}).get(name)
+    if config is None:
+        return Verdict.internal(f"config '{name}' was not observed")
+    if config.get("status") != "ok":
+        return Verdict.error(problem_text(config.get("problem")), problem=config.get("problem"))
+    unknown = set(params.get("allow") or ()) - set(ALLOWABLE)
+    if unknown:
+        return Verdict.internal(f"unknown accepted variation(s) {sorted(unknown)}")
+    return judge(config, expected["graph"], module_types=params.get("module_types") or {},
+                 allow=params.get("allow") or (),
+                 reference_config=expected.get("reference_config"))
+
+
+@architecture.expect
+def _expect(reference: dict, params: dict) -> dict[str, Any]:
+    """The reference's measured graph for the config, plus what fills in its kernel sizes."""
+    name = params.get("config") or next(iter(reference["configs"]))
+    config = reference["configs"][name]
+    return {"config": name, "graph": config["graph"],
+            "reference_config": {"param_shapes": _param_shapes(config),
+                                 "modules": config.get("modules") or []}}

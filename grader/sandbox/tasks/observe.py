@@ -1,0 +1,329 @@
+"""Sandbox task `observe`: build the student's models and record what they are, as data.
+
+Request (JSON)::
+
+    {"program": source, "filename": "<submission>", "seed": 1234,
+     "line_map": [[cell, line], ...], "labels": {"3": "cell 3"},        # optional: locations
+     "targets": {"UNet": {"aliases": ["Unet"], "configs": {"k3": {"args": [3, 32, 24, 1],
+                 "kwargs": {}, "inputs": [[2, 1, 32, 32], [2, 1, 64, 64]]}}}}}
+
+Result: `{"targets": {name: {"found", "class", "problem", "configs": [...]}}, "problem"}` in
+the layout of docs/architecture.md ("observations"), plus artifacts in `out_dir`: parameters
+and buffers as `w_<target>_<cfg>.npz`, outputs as `o_<target>_<cfg>_<run>.npy`. Student
+failures (a raising `__init__` or `forward`) become located Problems of that config; the task
+itself only fails on grader bugs. `observe_class` is the same code path for a class already in
+hand (the trusted side observes the reference with it, in-process).
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import traceback
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from grader.graph.capture import CaptureLimit, capture_graph
+from grader.graph.inputs import make_input, make_projection
+from grader.ingest.problems import PROGRAM_FILENAME, Problem, locate, student_traceback
+from grader.ingest.slicing import Program
+
+DEFAULT_SEED = 1234
+RUN_SEED_STEP = 1  # run i of a config uses seed + i
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_SIMPLE = (bool, int, float, str)
+
+
+def artifact_name(kind: str, target: str, config: str, run: int | None = None) -> str:
+    """`w_UNet_k3.npz`, `o_UNet_k3_0.npy`: names the trusted side can predict."""
+    stem = f"{kind}_{_SAFE.sub('_', target)}_{_SAFE.sub('_', config)}"
+    return f"{stem}_{run}.npy" if run is not None else f"{stem}.npz"
+
+
+# ---- locating failures in the student's cells ------------------------------------------------
+def _program_from(request: Mapping[str, Any]) -> Program:
+    source = str(request.get("program") or "")
+    filename = str(request.get("filename") or PROGRAM_FILENAME)
+    raw_map = request.get("line_map")
+    n_lines = len(source.splitlines())
+    if isinstance(raw_map, list) and len(raw_map) >= n_lines:
+        line_map = [(c, ln) if isinstance(c, int) and isinstance(ln, int) else (None, None)
+                    for c, ln in (tuple(item)[:2] if isinstance(item, list | tuple) and
+                                  len(item) >= 2 else (None, None) for item in raw_map)]
+    else:
+        line_map = [(None, None)] * n_lines
+    labels = {int(k): str(v) for k, v in (request.get("labels") or {}).items()
+              if str(k).lstrip("-").isdigit()}
+    return Program(source=source, line_map=line_map, defines={}, labels=labels,
+                   filename=filename)
+
+
+def _kind(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError) or "can't allocate memory" in str(exc):
+        return "memory"
+    if isinstance(exc, CaptureLimit):
+        return "limit"
+    if isinstance(exc, SyntaxError):
+        return "syntax"
+    return "exception"
+
+
+def _problem(exc: BaseException, doing: str, program: Program | None) -> dict[str, Any]:
+    """A Problem for a student exception, located at the innermost frame in their code."""
+    text = f"{type(exc).__name__}: {exc}".strip()
+    if len(text) > 2000:
+        text = text[:2000] + " …"
+    message = f"{doing}: {text}" if doing else text
+    cell = line = None
+    lines: list[str]
+    if program is not None:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if f.filename == program.filename]
+        lineno = frames[-1].lineno if frames else None
+        if isinstance(exc, SyntaxError) and exc.filename == program.filename:
+            lineno = exc.lineno
+        cell, line = locate(program, lineno)
+        if cell is None and lineno is not None and not program.labels:
+            line = lineno  # no line map given: the program's own line is the best location
+        lines = student_traceback(program, exc)
+    else:
+        lines = [ln.rstrip("\n") for ln in traceback.format_exception(exc)][-12:]
+    return Problem(_kind(exc), message, cell=cell, line=line, traceback=lines).to_dict()
+
+
+# ---- describing a model ----------------------------------------------------------------------
+def _simple(value: Any) -> Any:
+    if isinstance(value, _SIMPLE) or value is None:
+        return value
+    if isinstance(value, tuple | list) and all(isinstance(v, _SIMPLE) for v in value):
+        return list(value)
+    return ...
+
+
+def _module_attrs(module: nn.Module) -> dict[str, Any]:
+    """The plain settings a module was built with (channels, kernel, stride, ...)."""
+    out: dict[str, Any] = {}
+    for key, value in vars(module).items():
+        if key.startswith("_") or key == "training":
+            continue
+        simple = _simple(value)
+        if simple is not ...:
+            out[key] = simple
+    return out
+
+
+def describe(model: nn.Module) -> dict[str, Any]:
+    """Modules, parameters and buffers of a constructed model, as JSON."""
+    modules = [{"name": name, "type": type(m).__name__, "attrs": _module_attrs(m),
+                "params": int(sum(p.numel() for p in m.parameters()))}
+               for name, m in model.named_modules() if name]
+    parameters = [{"name": name, "shape": list(p.shape), "requires_grad": bool(p.requires_grad)}
+                  for name, p in model.named_parameters()]
+    buffers = [{"name": name, "shape": list(b.shape)} for name, b in model.named_buffers()]
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"modules": modules, "parameters": parameters, "buffers": buffers,
+            "param_count": {"total": int(total), "trainable": int(trainable)}}
+
+
+def _array(t: torch.Tensor) -> np.ndarray:
+    t = t.detach().cpu()
+    if t.dtype in (torch.bfloat16, torch.float16):
+        t = t.float()
+    return t.numpy().copy()
+
+
+def export_weights(model: nn.Module, path: Path) -> None:
+    """Parameters and buffers by qualified name as a plain `.npz` (no pickles)."""
+    tensors = dict(model.named_parameters())
+    tensors.update(dict(model.named_buffers()))
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, t in tensors.items():
+            with zf.open(f"{name}.npy", "w") as fh:
+                np.lib.format.write_array(fh, _array(t), allow_pickle=False)
+
+
+# ---- one config ------------------------------------------------------------------------------
+def _first_tensor(out: Any) -> torch.Tensor | None:
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, list | tuple):
+        for item in out:
+            found = _first_tensor(item)
+            if found is not None:
+                return found
+    if isinstance(out, dict):
+        return _first_tensor(list(out.values()))
+    return None
+
+
+def _gradients(model: nn.Module, out: torch.Tensor, x_leaf: torch.Tensor,
+               seed: int) -> tuple[list[str], bool, str | None]:
+    """(trainable parameters without a gradient, input affects output, note)."""
+    note = None
+    if out.requires_grad and out.is_floating_point():
+        try:
+            weights = make_projection(list(out.shape), seed)
+            (out.float() * weights).sum().backward()
+        except RuntimeError as exc:
+            note = f"backward failed: {exc}"[:500]
+    else:
+        note = "the output does not require grad (computed without autograd)"
+    missing = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    grad = x_leaf.grad
+    affects = grad is not None and bool(grad.abs().sum() > 0)
+    return missing, affects, note
+
+
+def _run_one(model: nn.Module, shape: Sequence[int], seed: int, out_dir: Path, output_name: str,
+             program: Program | None) -> dict[str, Any]:
+    shape = [int(s) for s in shape]
+    run: dict[str, Any] = {"input": {"shape": shape, "seed": seed}, "mode": "train",
+                           "graph": None, "output_shape": None, "output": None,
+                           "without_grad": None, "input_affects_output": None, "problem": None}
+    saved = [(t, t.detach().clone()) for t in [*model.parameters(), *model.buffers()]]
+    x_leaf = make_input(shape, seed).requires_grad_(True)
+    x = x_leaf.clone()  # the model sees a non-leaf, so in-place ops on its input still work
+    model.train()
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)
+    try:
+        graph, out = capture_graph(model, x)
+    except Exception as exc:
+        run["problem"] = _problem(exc, f"forward on an input of shape {tuple(shape)}", program)
+        return _restore(run, saved)
+    run["graph"] = graph
+    out_t = _first_tensor(out)
+    assert out_t is not None  # capture_graph raises for a forward without a tensor
+    run["output_shape"] = list(out_t.shape)
+    if out_t.is_floating_point():
+        np.save(out_dir / output_name, _array(out_t), allow_pickle=False)
+        run["output"] = output_name
+    missing, affects, note = _gradients(model, out_t, x_leaf, seed)
+    run["without_grad"], run["input_affects_output"] = missing, affects
+    if note:
+        run["note"] = note
+    model.zero_grad(set_to_none=True)
+    return _restore(run, saved)
+
+
+def _restore(run: dict[str, Any], saved: list[tuple[torch.Tensor, torch.Tensor]]
+             ) -> dict[str, Any]:
+    """Put parameters and buffers back, so each run starts from the exported state."""
+    with torch.no_grad():
+        for tensor, copy in saved:
+            if tensor.shape == copy.shape:
+                tensor.copy_(copy)
+    return run
+
+
+def observe_config(cls: type, target: str, name: str, config: Mapping[str, Any], seed: int,
+                   out_dir: Path, program: Program | None = None) -> dict[str, Any]:
+    """Construct `cls(*args, **kwargs)`, describe and export it, run each input size."""
+    args = list(config.get("args") or [])
+    kwargs = dict(config.get("kwargs") or {})
+    entry: dict[str, Any] = {"name": name, "args": args, "kwargs": kwargs, "status": "ok",
+                             "problem": None, "modules": [], "parameters": [], "buffers": [],
+                             "weights": None, "runs": []}
+    shown = [*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())]
+    call = f"{cls.__name__}({', '.join(shown)})"
+    torch.manual_seed(seed)
+    try:
+        model = cls(*args, **kwargs)
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"{cls.__name__}(...) is a {type(model).__name__}, not an nn.Module")
+    except Exception as exc:
+        entry.update(status="error", problem=_problem(exc, f"constructing {call}", program))
+        return entry
+    try:
+        entry.update(describe(model))
+    except Exception as exc:  # e.g. a module attribute property that raises
+        entry.update(status="error", problem=_problem(exc, f"inspecting {call}", program))
+        return entry
+    weights = artifact_name("w", target, name)
+    export_weights(model, out_dir / weights)
+    entry["weights"] = weights
+    for i, shape in enumerate(config.get("inputs") or []):
+        output_name = artifact_name("o", target, name, i)
+        entry["runs"].append(_run_one(model, shape, seed + RUN_SEED_STEP * i, out_dir,
+                                      output_name, program))
+    failed = [r for r in entry["runs"] if r["problem"]]
+    if entry["runs"] and len(failed) == len(entry["runs"]):
+        entry.update(status="error", problem=failed[0]["problem"])
+    return entry
+
+
+def observe_class(cls: type, configs: Mapping[str, Mapping[str, Any]], seed: int,
+                  out_dir: Path | str, *, target: str | None = None,
+                  program: Program | None = None) -> dict[str, Any]:
+    """The observation of one target class at each config (same layout as the task's)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = target or cls.__name__
+    return {"found": True, "class": cls.__name__, "problem": None,
+            "configs": [observe_config(cls, target, name, cfg, int(seed), out_dir, program)
+                        for name, cfg in configs.items()]}
+
+
+# ---- the task ------------------------------------------------------------------------------
+def _is_module_class(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, nn.Module)
+
+
+def find_class(namespace: Mapping[str, Any], name: str, aliases: Sequence[str] = ()
+               ) -> tuple[type | None, str | None]:
+    """The target class by its name, an alias, or the same name in another case."""
+    for candidate in [name, *aliases]:
+        if _is_module_class(namespace.get(candidate)):
+            return namespace[candidate], None
+    wanted = {n.lower() for n in [name, *aliases]}
+    for key, value in namespace.items():
+        if key.lower() in wanted and _is_module_class(value):
+            return value, None
+    if name in namespace:
+        return None, f"`{name}` is defined but is not a torch.nn.Module class"
+    return None, f"no class `{name}` is defined" + (
+        f" (also looked for {', '.join(f'`{a}`' for a in aliases)})" if aliases else "")
+
+
+def observe_request(program: Program, targets: Mapping[str, Any], seed: int = DEFAULT_SEED
+                    ) -> dict[str, Any]:
+    """The request for a Program (trusted side): source plus its line map for locations."""
+    return {"task": "observe", "program": program.source, "filename": program.filename,
+            "seed": int(seed), "line_map": [list(loc) for loc in program.line_map],
+            "labels": {str(k): v for k, v in program.labels.items()}, "targets": dict(targets)}
+
+
+def run(request: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Execute the program once, then observe every target in the namespace it left."""
+    out_dir = Path(out_dir)
+    program = _program_from(request)
+    seed = int(request.get("seed", DEFAULT_SEED))
+    targets = request.get("targets") or {}
+    if not isinstance(targets, dict):
+        raise TypeError("observe: 'targets' must be an object")
+    namespace: dict[str, Any] = {"__name__": "__submission__", "__builtins__": builtins}
+    program_problem = None
+    try:
+        code = compile(program.source, program.filename, "exec", dont_inherit=True)
+        exec(code, namespace)
+    except (Exception, SystemExit) as exc:
+        program_problem = _problem(exc, "running the program", program)
+    result: dict[str, Any] = {"targets": {}, "problem": program_problem}
+    for name, spec in targets.items():
+        spec = spec or {}
+        cls, why = find_class(namespace, str(name), [str(a) for a in spec.get("aliases") or []])
+        if cls is None:
+            problem = program_problem or Problem("missing", str(why)).to_dict()
+            result["targets"][name] = {"found": False, "class": None, "problem": problem,
+                                       "configs": []}
+            continue
+        result["targets"][name] = observe_class(cls, spec.get("configs") or {}, seed, out_dir,
+                                                target=str(name), program=program)
+    return result
