@@ -1,14 +1,233 @@
-"""The `grader` command. Sub-commands are added as the stages land."""
+"""The `grader` command: grade a class, self-check one notebook, compile, selftest, demo,
+audit a rubric, check written answers.
+
+    grader grade class/ --rubric csc413-2023-a2 --out out/grades --workers 2
+    grader check my_notebook.ipynb --rubric csc413-2023-a2
+    grader selftest --rubric csc413-2020-pa2
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_SUBMISSIONS = ROOT / "submissions" / "reference"
+EXAMPLES = ROOT / "submissions" / "examples"
+DEMO_RUBRIC = "csc413-2023-a2"
+
+
+def _rubric_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rubric", required=True, metavar="FILE",
+                        help="rubric YAML, or a shipped rubric id (e.g. csc413-2023-a2)")
+
+
+def _options_args(parser: argparse.ArgumentParser, default_checks: str = "static") -> None:
+    parser.add_argument("--checks", choices=("static", "all"), default=default_checks,
+                        help="static: architecture, shapes, parameters, gradients, fine-tuning; "
+                             "all: also train every model (default: %(default)s)")
+    parser.add_argument("--data", metavar="PATH", help="CIFAR-10 (cifar-10-batches-py/ or "
+                        "train/test image folders); default: built-in synthetic horses")
+    parser.add_argument("--colours", metavar="PATH", help="the course palette file "
+                        "(colours/colour_kmeans24_cat7.npy); default: k-means on the data")
+    parser.add_argument("--timeout", type=float, metavar="S", help="seconds per sandbox task")
+    parser.add_argument("--memory", metavar="SIZE", help="memory per sandbox task, e.g. 6G")
+    parser.add_argument("--device", default="auto", help="training device: auto, cpu, cuda")
+    parser.add_argument("--isolation", choices=("auto", "bwrap", "none"), default="auto",
+                        help="sandbox mechanism; auto falls back loudly when bwrap is missing")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="data packs and reference calibrations (default ~/.cache/pa2-grader)")
+
+
+def _options(args: argparse.Namespace, public_only: bool = False):  # noqa: ANN202
+    from grader.pipeline import Options
+
+    return Options(checks=args.checks, data=args.data, colours=args.colours,
+                   timeout=args.timeout, memory=args.memory, device=args.device,
+                   public_only=public_only, cache_dir=args.cache_dir, isolation=args.isolation)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grader", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    grade = sub.add_parser("grade", help="grade submissions into reports and a gradebook")
+    grade.add_argument("paths", nargs="+", metavar="PATH",
+                       help="notebooks, .py files, zips, folders, or class folders of them")
+    _rubric_arg(grade)
+    grade.add_argument("--out", default="out/grades", metavar="DIR")
+    grade.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="submissions graded in parallel on this machine")
+    grade.add_argument("--dask", metavar="ADDRESS",
+                       help="grade on a Dask cluster (tcp://host:8786), or 'local' to start one")
+    grade.add_argument("--export", action="append", choices=("gradescope", "canvas"), default=[],
+                       help="also write LMS files (gradescope: <student>/results.json is always "
+                            "written; canvas: DIR/canvas.csv)")
+    grade.add_argument("--canvas-roster", metavar="CSV", type=Path,
+                       help="Canvas gradebook export used to match students to Canvas ids")
+    grade.add_argument("--regrade", action="store_true", help="ignore stored results")
+    grade.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _options_args(grade)
+
+    check = sub.add_parser("check", help="self-check one submission (public checks only)")
+    check.add_argument("path", metavar="FILE")
+    _rubric_arg(check)
+    check.add_argument("--report", default="grader-report.html", metavar="HTML")
+    check.add_argument("--json", metavar="FILE", help="also write the result as JSON")
+    _options_args(check)
+
+    comp = sub.add_parser("compile", help="compile a rubric's expectations from the reference")
+    comp.add_argument("--rubric", action="append", metavar="FILE",
+                      help="rubric(s) to compile (default: every shipped rubric)")
+
+    selftest = sub.add_parser("selftest", help="grade submissions/reference/ for a rubric; "
+                                               "exit 0 only on full marks")
+    _rubric_arg(selftest)
+    selftest.add_argument("--out", default=None, metavar="DIR")
+    _options_args(selftest, default_checks="all")
+
+    demo = sub.add_parser("demo", help="grade the example class and print the dashboard path")
+    demo.add_argument("--out", default="out/demo", metavar="DIR")
+    demo.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    _options_args(demo, default_checks="all")
+
+    sub.add_parser("answers", help="check written counting answers (see grader answers -h)",
+                   add_help=False)
+    sub.add_parser("audit", help="mutation-audit a rubric (see grader audit -h)", add_help=False)
+    return parser
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from grader.batch.run import grade_batch
+
+    summary = grade_batch(args.paths, args.rubric, args.out, _options(args),
+                          workers=args.workers, dask=args.dask, quiet=args.quiet,
+                          exports=tuple(args.export), canvas_roster=args.canvas_roster,
+                          regrade=args.regrade)
+    print(f"{summary.total} submission(s): {summary.graded_now} graded now, {summary.reused} "
+          f"already graded; {summary.errors} could not be graded; {summary.internal} with "
+          f"grader failures; {summary.wall_s:.1f} s")
+    for path, why in summary.ignored:
+        print(f"  ignored {path}: {why}")
+    print(f"gradebook: {summary.gradebook}")
+    print(f"dashboard: {summary.index}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from grader.batch.store import atomic_write_json
+    from grader.pipeline import Grader
+    from grader.reports.student import render_student_report
+    from grader.reports.terminal import format_terminal_summary, wants_colour
+
+    report = Path(args.report)
+    with Grader(args.rubric, options=_options(args, public_only=True)) as g:
+        graded = g.grade_path(args.path)
+    folder = report.parent
+    files = report.with_name(report.stem + "-files")
+    for name, data in graded.artifacts.items():
+        target = files / Path(name).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    result = graded.result
+    for q in result["questions"]:   # artifact paths relative to the report's folder
+        for c in q["checks"]:
+            pic = c.get("details", {}).get("samples")
+            if pic:
+                c["details"]["samples"] = str((files / Path(pic).name).relative_to(folder))
+    render_student_report(result, folder, audience="student", filename=report.name,
+                          artifacts_root=folder)
+    if args.json:
+        atomic_write_json(Path(args.json), result)
+    print(format_terminal_summary(result, colour=wants_colour(sys.stdout),
+                                  report_path=str(report)))
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from grader.rubric.compile import write_compiled
+    from grader.rubric.schema import RUBRICS_DIR, load_rubric
+
+    names = args.rubric or sorted(str(p) for p in RUBRICS_DIR.glob("*.yaml"))
+    for name in names:
+        rubric = load_rubric(name)
+        path = write_compiled(rubric)
+        print(f"{rubric.id}: {path} ({path.stat().st_size // 1024} KiB)")
+    return 0
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from grader.batch.run import grade_batch
+    from grader.rubric.schema import load_rubric
+
+    rubric = load_rubric(args.rubric)
+    folder = REFERENCE_SUBMISSIONS / rubric.id
+    if not folder.is_dir():
+        print(f"selftest: no reference submissions in {folder}", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"out/selftest/{rubric.id}")
+    summary = grade_batch([folder], str(rubric.path), out, _options(args), quiet=True)
+    from grader.batch.store import ResultStore
+
+    results = ResultStore(out).results()
+    ok = bool(results)
+    for result in results:
+        lost = [(q["id"], c["id"], c["status"], c["message"]) for q in result["questions"]
+                for c in q["checks"] if c["status"] not in ("passed", "skipped")]
+        full = abs(result["score"] - result["assessed_max_score"]) < 1e-6 and not lost
+        ok &= full and result["status"] == "graded"
+        print(f"{result['student']}: {result['score']:.2f} / {result['assessed_max_score']:.2f} "
+              f"assessed ({result['max_score']:.2f} in the rubric) "
+              f"{'FULL MARKS' if full else 'NOT FULL MARKS'}")
+        for qid, cid, status, message in lost:
+            print(f"  {qid} {cid}: {status}: {message}")
+    print(f"selftest {rubric.id} ({args.checks}): {'ok' if ok else 'FAILED'} "
+          f"in {summary.wall_s:.1f} s; dashboard {summary.index}")
+    return 0 if ok else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from grader.batch.run import grade_batch
+
+    folder = EXAMPLES / DEMO_RUBRIC
+    if not folder.is_dir():
+        print(f"demo: the example class {folder} is missing", file=sys.stderr)
+        return 2
+    print(f"grading the example class {folder} with the {DEMO_RUBRIC} rubric "
+          f"(--checks {args.checks}, {args.workers} worker(s), synthetic data unless --data)")
+    summary = grade_batch([folder], DEMO_RUBRIC, args.out, _options(args),
+                          workers=args.workers, quiet=False)
+    print(f"{summary.total} submissions in {summary.wall_s:.1f} s "
+          f"({summary.reused} reused from an earlier run); gradebook {summary.gradebook}")
+    print(summary.index.resolve() if summary.index else "no dashboard written")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="grader", description=__doc__)
-    parser.add_subparsers(dest="command")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "answers":
+        from grader.answers.cli import main as answers_main
+
+        return answers_main(argv[1:])
+    if argv and argv[0] == "audit":
+        from grader.audit.cli import main as audit_main
+
+        return audit_main(argv[1:])
+    parser = build_parser()
     args = parser.parse_args(argv)
+    commands = {"grade": cmd_grade, "check": cmd_check, "compile": cmd_compile,
+                "selftest": cmd_selftest, "demo": cmd_demo}
     if args.command is None:
         parser.print_help()
-    return 0
+        return 0
+    from grader.rubric.compile import CompileError
+    from grader.rubric.yamlpos import RubricError
+
+    try:
+        return commands[args.command](args)
+    except (RubricError, CompileError, FileNotFoundError, ValueError) as exc:
+        print(f"grader {args.command}: {exc}", file=sys.stderr)
+        return 2

@@ -1,9 +1,11 @@
 """Render the factory's class with the reports stage and screenshot two pages for the docs.
 
     python scripts/make_screenshots.py [--out docs/screenshots] [--keep DIR]
+    python scripts/make_screenshots.py --from out/demo --student 0004_bergström_nadia
 
 Writes student-report.png (a student with architecture, shape and parameter-count failures)
 and dashboard.png (the class dashboard), as palette PNGs under 300 KB. Needs Chromium.
+With `--from`, the pages are those of a real graded class (e.g. `make demo`'s output).
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--keep", type=Path, help="keep the rendered class in this folder")
+    parser.add_argument("--from", dest="graded", type=Path,
+                        help="a `grader grade` output folder to shoot instead of the factory's")
+    parser.add_argument("--student", help="the student folder to shoot with --from")
     args = parser.parse_args(argv)
     if not find_chromium():
         print("Chromium is not installed; cannot take screenshots", file=sys.stderr)
@@ -61,7 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
-        report, dashboard = build(root)
+        if args.graded:
+            report = args.graded / (args.student or "") / "report.html"
+            dashboard = args.graded / "index.html"
+        else:
+            report, dashboard = build(root)
         with Chromium() as browser:
             for page, name, height in ((report, "student-report.png", 2200),
                                        (dashboard, "dashboard.png", 2000)):
