@@ -56,6 +56,7 @@ class Options:
     cache_dir: str | None = None      # data packs and reference calibrations
     isolation: str = "auto"           # sandbox mechanism: auto | bwrap | none
     threads: int | None = None        # torch threads inside the sandbox
+    gpu_jobs: int = 1                 # training tasks sharing one GPU (each gets its share)
 
     def __post_init__(self) -> None:
         if self.checks not in MODES:
@@ -262,11 +263,45 @@ class Grader:
                                           cache_dir=self.options.cache_dir)
         return self._packs[key]
 
+    def _calibration(self, spec: CheckSpec, threads: int | None = None
+                     ) -> tuple[Any, dict[str, Any], str, list[Any], dict[str, Any]]:
+        """(pack, reference calibration, config, args, budget) of a training check (cached)."""
+        from grader.checks.accuracy import budget_of
+        from grader.sandbox.tasks.train import normalise_budget
+        from grader.training.calibrate import calibrate
+
+        target = self.rubric.targets[spec.target]
+        config = spec.params.get("config") or next(iter(target.configs))
+        args = target.args(config)
+        budget = budget_of(spec.params)
+        pack = self._pack(budget, int(target.configs[config].get("num_colours", 24)))
+        question = next(q for q in self.rubric.questions if spec in q.checks)
+        shipped = (self.compiled.get("expectations", {}).get(check_uid(question, spec)) or {}
+                   ).get("calibration")
+        if (shipped and (shipped.get("data") or {}).get("fingerprint") == pack.fingerprint
+                and shipped.get("budget") == normalise_budget(budget)
+                and shipped.get("args") == list(args)):
+            return pack, shipped, config, args, budget   # compiled with the rubric: same data
+        calibration = calibrate(target.reference, args, pack, budget,
+                                seeds=int(spec.params.get("seeds") or 3), seed=self.rubric.seed,
+                                config=config, cache_dir=self.options.cache_dir,
+                                device=self.options.device, threads=threads)
+        return pack, calibration, config, args, budget
+
+    def prepare(self, threads: int | None = None) -> int:
+        """Calibrate every training check now (once, before workers start); how many there are."""
+        count = 0
+        if self.options.checks == "all":
+            for question, spec in self.rubric.checks():
+                if spec.stage == "training" and self.selected(question, spec) is None:
+                    self._calibration(spec, threads)
+                    count += 1
+        return count
+
     def _train(self, program: Program | None, run: _Run) -> None:
         if self.options.checks != "all" or program is None:
             return
-        from grader.checks.accuracy import RETRY_SEEDS, budget_of, thresholds
-        from grader.training.calibrate import calibrate
+        from grader.checks.accuracy import RETRY_SEEDS, thresholds
         from grader.training.measured import train_request, training_measured
         from grader.training.pictures import horse_grid
 
@@ -278,16 +313,8 @@ class Grader:
             measured = run.measured.get(target.name) or {}
             if not measured.get("found") or measured.get("problem"):
                 continue   # the check reports why the model could not be built
-            config = spec.params.get("config") or next(iter(target.configs))
-            args = target.args(config)
-            budget = budget_of(spec.params)
-            num_colours = int(target.configs[config].get("num_colours", 24))
             t = time.monotonic()
-            pack = self._pack(budget, num_colours)
-            calibration = calibrate(target.reference, args, pack, budget,
-                                    seeds=int(spec.params.get("seeds") or 3),
-                                    seed=self.rubric.seed, config=config,
-                                    cache_dir=self.options.cache_dir, device=self.options.device)
+            pack, calibration, config, args, budget = self._calibration(spec)
             limits = self.limits.with_overrides(timeout=max(self.limits.timeout, 600.0))
             _, pass_at, _ = thresholds(calibration["val_acc"], spec.params)
             training, attempts = None, []
@@ -296,6 +323,7 @@ class Grader:
                 request = train_request(program, target.name, args, budget,
                                         aliases=target.aliases, seed=seed,
                                         device=self.options.device)
+                request["gpu_memory_fraction"] = round(0.9 / max(1, self.options.gpu_jobs), 3)
                 outcome = self.sandbox.run(request, files=pack.files(), limits=limits)
                 run.add_resources(outcome)
                 this = training_measured(outcome, program, target=target.name, pack=pack)
@@ -344,7 +372,8 @@ class Grader:
             measured = finetune_measured(submission, self.sandbox, target=name,
                                          timeout=self.limits.timeout)
             run.measured[name] = measured
-            run.problem(measured.get("problem"))
+            run.problem(measured.get("problem")
+                        or ((measured.get("finetune") or {}).get("run") or {}).get("problem"))
         run.timings["finetune_s"] += time.monotonic() - t
 
     # -- verdicts and the record ---------------------------------------------------------------

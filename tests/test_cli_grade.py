@@ -114,3 +114,16 @@ def test_a_bad_rubric_is_a_clear_error_with_its_location(tmp_path):
     assert proc.returncode == 2
     assert "bad.yaml:" in proc.stderr and "output_shap" in proc.stderr
     assert "did you mean 'output_shape'" in proc.stderr
+
+
+def test_self_check_needs_no_reference_code(tmp_path):
+    """A student's machine has the grader and the compiled rubric, not the reference."""
+    script = ("import sys; sys.modules['reference'] = None\n"
+              "from grader.cli import main\n"
+              f"raise SystemExit(main(['check', {str(reference_notebook(RUBRIC))!r}, "
+              f"'--rubric', {RUBRIC!r}, '--json', 'me.json']))\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / "me.json").read_text())
+    assert result["score"] == pytest.approx(result["assessed_max_score"]) > 0

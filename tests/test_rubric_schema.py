@@ -131,3 +131,13 @@ def test_missing_rubric_file_lists_shipped_ones(tmp_path):
     with pytest.raises(RubricError) as info:
         load_rubric(tmp_path / "nope.yaml")
     assert "csc413-2023-a2" in str(info.value)
+
+
+def test_the_rubric_reference_page_is_generated_from_the_schema():
+    from pathlib import Path
+
+    from grader.rubric.docs import schema_markdown
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "rubrics.md"
+    assert page.read_text(encoding="utf-8") == schema_markdown(), (
+        "docs/rubrics.md is stale: python -m grader.rubric.docs > docs/rubrics.md")

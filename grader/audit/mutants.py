@@ -698,6 +698,8 @@ FAMILIES: dict[str, Callable[[str], list[Spec]]] = {
     "UNet": _unet_2023,
     "CNN": _cnn_2020,
     "UNet2020": _unet_2020,
+    # the 2020 fine-tuning target, under the names the rubric has used for its reference
+    "run_finetune": _finetune_2020,
     "finetune_train": _finetune_2020,
 }
 

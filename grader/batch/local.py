@@ -20,7 +20,23 @@ from grader.batch.jobs import Graded, Job, internal_failure
 GraderFactory = Callable[[], Any]  # returns an object with .grade_job(job) -> Graded, .close()
 
 
-def _worker_main(factory: GraderFactory, conn: Connection, threads: int) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose batch process died (even by SIGKILL) ends too, sandbox and all."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
+def _worker_main(factory: GraderFactory, conn: Connection, threads: int,
+                 parent: int | None = None) -> None:
+    if parent is not None:
+        _exit_with_parent(parent)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     grader = None
     try:
@@ -53,8 +69,8 @@ def _worker_main(factory: GraderFactory, conn: Connection, threads: int) -> None
 class _Worker:
     def __init__(self, ctx, factory: GraderFactory, threads: int) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(factory, child, threads),
-                                   daemon=True)
+        self.process = ctx.Process(target=_worker_main,
+                                   args=(factory, child, threads, os.getpid()), daemon=True)
         self.process.start()
         child.close()
         self.job: Job | None = None

@@ -108,9 +108,16 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
     progress = Progress(total=len(jobs), done=len(jobs) - len(todo), quiet=quiet)
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     factory = GraderFactory(str(planner.rubric.path or rubric),
-                            Options(**{**options.__dict__, "threads": options.threads or threads}),
+                            Options(**{**options.__dict__, "threads": options.threads or threads,
+                                       "gpu_jobs": max(1, workers)}),
                             compiled=planner.compiled)
     counts = {"graded": 0, "error": 0, "internal": 0}
+    if todo and options.checks == "all":
+        # The reference is trained once here, with every core, not once per worker.
+        if not quiet:
+            print("calibrating the reference models (cached after the first run)...",
+                  file=sys.stderr, flush=True)
+        planner.prepare(threads=os.cpu_count())
     if todo:
         pool = make_pool(factory, workers=workers, threads=threads, dask_address=dask)
         try:

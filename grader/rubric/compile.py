@@ -74,7 +74,28 @@ def measure_reference(target: Target) -> dict[str, Any]:
     return measured
 
 
-def compile_rubric(rubric: Rubric) -> dict[str, Any]:
+def synthetic_calibration(rubric: Rubric, spec: CheckSpec) -> dict[str, Any]:
+    """The reference trained on the built-in synthetic horses under the check's budget.
+
+    Shipped in the compiled file so that a student's `grader check --checks all` can judge
+    accuracy without the reference; a TA grading real CIFAR-10 calibrates on that instead.
+    """
+    from grader.checks.accuracy import budget_of
+    from grader.training.calibrate import calibrate
+    from grader.training.data import build_pack
+
+    target = rubric.targets[spec.target]
+    config = spec.params.get("config") or next(iter(target.configs))
+    budget = budget_of(spec.params)
+    pack = build_pack(None, None, budget, num_colours=int(target.configs[config].get(
+        "num_colours", 24)), seed=rubric.seed)
+    calibration = calibrate(target.reference, target.args(config), pack, budget,
+                            seeds=int(spec.params.get("seeds") or 3), seed=rubric.seed,
+                            config=config, device="cpu")
+    return {k: v for k, v in calibration.items() if k != "cached"}
+
+
+def compile_rubric(rubric: Rubric, *, calibrations: bool = True) -> dict[str, Any]:
     """Expectations for every check of `rubric`, keyed by `check_uid`."""
     registry = load_builtin()
     references: dict[str, dict[str, Any]] = {}
@@ -82,7 +103,9 @@ def compile_rubric(rubric: Rubric) -> dict[str, Any]:
     for question, spec in rubric.checks():
         kind = registry[spec.kind]
         if kind.expect_fn is None:
-            expectations[check_uid(question, spec)] = {}
+            expectations[check_uid(question, spec)] = (
+                {"calibration": synthetic_calibration(rubric, spec)}
+                if calibrations and spec.stage == "training" else {})
             continue
         target = rubric.targets.get(spec.target) if spec.target else None
         reference: dict[str, Any] = {}
@@ -142,6 +165,6 @@ def load_compiled(rubric: Rubric, path: Path | None = None, *,
             if ok:
                 return data
     if allow_compile and reference_hash() is not None:
-        return compile_rubric(rubric)
+        return compile_rubric(rubric, calibrations=False)
     raise CompileError(f"{path}: {reason}; "
                        f"run `grader compile --rubric {rubric.path or rubric.id}`")

@@ -42,7 +42,8 @@ TOP_KEYS = {
     "questions": Param((list,), required=True, doc="graded questions"),
 }
 TARGET_KEYS = {
-    "kind": Param((str,), default="class", choices=("class", "function")),
+    "kind": Param((str,), default="class", choices=("class", "function"),
+                  doc="an nn.Module class, or a function such as the fine-tuning `train`"),
     "reference": Param((str,), doc="name in the reference package (defaults to the target name)"),
     "aliases": Param((list,), default=[], doc="other names students use for the same target"),
     "signature": Param((list,), default=[], doc="constructor parameters, in positional order"),
@@ -50,11 +51,11 @@ TARGET_KEYS = {
     "inputs": Param((list,), default=[], doc="input shape templates; strings name config keys"),
 }
 QUESTION_KEYS = {
-    "id": Param((str, int, float), required=True),
-    "title": Param((str,), default=""),
-    "points": Param((int, float), required=True),
-    "checks": Param((list,), required=True),
-    "description": Param((str,), default=""),
+    "id": Param((str, int, float), required=True, doc="the handout's number, e.g. \"4.1\""),
+    "title": Param((str,), default="", doc="shown beside the id in reports"),
+    "points": Param((int, float), required=True, doc="the handout's points for the question"),
+    "checks": Param((list,), required=True, doc="weighted checks that share the points"),
+    "description": Param((str,), default="", doc="notes shown to TAs"),
 }
 LIMIT_KEYS = {"timeout": (int, float), "memory": (str, int), "cpu": (int, float)}
 

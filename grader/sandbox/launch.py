@@ -109,6 +109,22 @@ def _system_args() -> list[str]:
     return args
 
 
+GPU_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
+               "/dev/nvidia-modeset")
+
+
+def gpu_devices() -> list[str]:
+    """NVIDIA device nodes to pass into the sandbox so training checks can use the GPU.
+
+    Only device nodes cross (never a network or a file system); `GRADER_SANDBOX_GPU=0` keeps
+    the sandbox CPU-only on a GPU machine.
+    """
+    if os.environ.get("GRADER_SANDBOX_GPU", "1") == "0":
+        return []
+    cards = sorted(str(p) for p in Path("/dev").glob("nvidia[0-9]*"))
+    return [*cards, *(d for d in GPU_DEVICES if os.path.exists(d))] if cards else []
+
+
 def bwrap_argv(bwrap: str, command: list[str], tmpfs_bytes: int, env: dict[str, str]) -> list[str]:
     args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
             "--new-session", "--cap-drop", "ALL", "--hostname", "grader-sandbox", "--as-pid-1"]
@@ -116,8 +132,11 @@ def bwrap_argv(bwrap: str, command: list[str], tmpfs_bytes: int, env: dict[str, 
     for root in read_only_binds():
         args += ["--ro-bind", str(root), str(root)]
     size = str(tmpfs_bytes)
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/dev/shm",
-             "--mqueue", "/dev/mqueue", "--remount-ro", "/dev",
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    for device in gpu_devices():
+        args += ["--dev-bind", device, device]
+    args += ["--size", size, "--tmpfs", "/dev/shm", "--mqueue", "/dev/mqueue",
+             "--remount-ro", "/dev",
              "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", SCRATCH,
              "--remount-ro", "/", "--clearenv"]
     for key, value in env.items():

@@ -232,6 +232,10 @@ class WorkerHandle:
             if os.geteuid() == 0:
                 report["rlimits_note"] = "NPROC is not enforced for root (even in a user ns)"
         report["threads"] = self.threads
+        if report.get("mechanism") == "bwrap":
+            from grader.sandbox.launch import gpu_devices
+
+            report["gpu_devices"] = gpu_devices()
         return report
 
     def settled(self, patience: float = 0.5) -> bool:

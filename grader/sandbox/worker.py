@@ -289,8 +289,13 @@ class Handler:
         cpu = math.ceil(float(limits["cpu"]))
         hard_cpu = resource.getrlimit(resource.RLIMIT_CPU)[1]
         address = max(_vm_bytes(), TORCH_ADDRESS_FLOOR) + int(limits["memory"])
+        address_limit = capped(resource.RLIMIT_AS, address)
+        if os.path.exists("/dev/nvidiactl"):
+            # CUDA reserves far more address space than it uses: with a GPU in the sandbox,
+            # memory is bounded by the worker's cgroup instead of RLIMIT_AS.
+            address_limit = list(resource.getrlimit(resource.RLIMIT_AS))
         return {
-            "AS": capped(resource.RLIMIT_AS, address),
+            "AS": address_limit,
             "CPU": [cpu, cpu + 2 if hard_cpu == resource.RLIM_INFINITY else hard_cpu],
             "FSIZE": capped(resource.RLIMIT_FSIZE, int(limits["file_size"])),
             "CORE": [0, 0],

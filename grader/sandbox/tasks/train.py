@@ -398,6 +398,10 @@ def run(request: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         return {"problem": problem, "epochs": [], "val_acc": None, "val_loss": None,
                 "seconds": 0.0, "device": str(resolve_device(request.get("device"))),
                 "seeds": {}}
+    fraction = request.get("gpu_memory_fraction")
+    if fraction and resolve_device(request.get("device")).type == "cuda":
+        # Several workers share one GPU: each task may hold only its share of the memory.
+        torch.cuda.set_per_process_memory_fraction(float(fraction))
     result, predictions = train_class(cls, list(request.get("args") or []),
                                       dict(request.get("kwargs") or {}), arrays, budget, seed,
                                       request.get("device") or "auto", filename=filename)
