@@ -97,8 +97,9 @@ def test_check_prints_a_summary_and_writes_the_students_report(tmp_path):
                if c["visibility"] == "hidden")
 
 
-def test_selftest_passes_on_the_reference_notebooks(tmp_path):
-    proc = grader("selftest", "--rubric", "csc413-f2024-a2", "--checks", "static",
+@pytest.mark.parametrize("rubric_id", ["csc413-2023-a2", "csc413-f2024-a2", "csc413-2020-pa2"])
+def test_selftest_passes_on_the_reference_notebooks(tmp_path, rubric_id):
+    proc = grader("selftest", "--rubric", rubric_id, "--checks", "static",
                   "--out", str(tmp_path / "st"))
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "FULL MARKS" in proc.stdout

@@ -160,3 +160,20 @@ def test_shipped_compiled_expectations_are_current(rubric_id):
 def test_options_reject_an_unknown_mode():
     with pytest.raises(ValueError, match="--checks"):
         Options(checks="everything")
+
+
+def test_all_checks_train_the_reference_notebook_to_full_marks(tmp_path):
+    """The f2024 rubric's two training questions, judged against the shipped calibration."""
+    with Grader("csc413-f2024-a2", checks="all", cache_dir=str(tmp_path)) as g:
+        graded = g.grade_path(reference_notebook("csc413-f2024-a2"))
+    r = graded.result
+    assert r["score"] == pytest.approx(r["max_score"]), checks_by_status(r)
+    acc = next(c for q in r["questions"] for c in q["checks"] if c["kind"] == "accuracy")
+    assert acc["details"]["val_acc"] >= acc["details"]["pass_at"]
+    assert len(acc["details"]["reference_val_acc"]) == 3
+    assert acc["details"]["curve"] and acc["details"]["reference_curve"]
+    picture = graded.artifacts[acc["details"]["samples"]]
+    assert picture.startswith(b"\x89PNG")
+    assert r["timings"]["training_s"] > 0
+    # nothing was calibrated here: the reference runs ship with the rubric
+    assert not list(tmp_path.glob("calibration/*.json"))

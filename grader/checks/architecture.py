@@ -97,6 +97,9 @@ def judge(student_config: Mapping, reference_graph: Mapping, *,
     "module_types": Param((dict,), default={},
                           doc="op -> module type that must issue it, e.g. {conv2d: MyConv2d} "
                               "when the handout makes students use a provided layer"),
+    "max_partial": Param((int, float), default=0.75,
+                         doc="the most a model with any difference earns of this check; below "
+                             "that, credit follows the share of layers reproduced"),
     "allow": Param((list,), default=[],
                    doc="accepted variations: " + "; ".join(f"{k}: {v}"
                                                           for k, v in ALLOWABLE.items())),
@@ -120,9 +123,14 @@ def architecture(measured: dict, expected: dict, params: dict) -> Verdict:
     unknown = set(params.get("allow") or ()) - set(ALLOWABLE)
     if unknown:
         return Verdict.internal(f"unknown accepted variation(s) {sorted(unknown)}")
-    return judge(config, expected["graph"], module_types=params.get("module_types") or {},
-                 allow=params.get("allow") or (),
-                 reference_config=expected.get("reference_config"))
+    verdict = judge(config, expected["graph"], module_types=params.get("module_types") or {},
+                    allow=params.get("allow") or (),
+                    reference_config=expected.get("reference_config"))
+    cap = float(params.get("max_partial", 0.75))
+    if verdict.status == "failed" and verdict.fraction > cap:
+        # One wrong layer of seventeen is still a wrong model: never near-full credit.
+        return Verdict.failed(verdict.message, cap, **verdict.details)
+    return verdict
 
 
 @architecture.expect
