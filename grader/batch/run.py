@@ -115,7 +115,8 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
     if todo and options.checks == "all":
         # The reference is trained once here, with every core, not once per worker.
         if not quiet:
-            print("calibrating the reference models (cached after the first run)...",
+            print("preparing the reference calibration (shipped for the synthetic data, else "
+                  "trained once and cached)...",
                   file=sys.stderr, flush=True)
         planner.prepare(threads=os.cpu_count())
     if todo:
