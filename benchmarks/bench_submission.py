@@ -7,6 +7,12 @@ submission (median of `--repeat`), the one-off reference calibration for the tra
 and the warm `all` time per submission (the student's models trained under the rubric's budget),
 with the per-stage timings the result records. The reference notebook of the rubric is graded,
 so every stage runs to completion.
+
+Side by side, it also times the alternative a notebook grader would use: a fresh Jupyter kernel
+(nbclient, no sandbox) executing the same extracted definitions plus a cell that does less than
+the static observation does (each target built at its first configuration, one forward and
+backward pass per input shape, a parameter count), and prints the ratio to the warm static time.
+The notebook itself is not executed as-is: at top level it downloads CIFAR-10 and trains.
 """
 
 from __future__ import annotations
@@ -18,9 +24,37 @@ import tempfile
 import time
 from pathlib import Path
 
+from grader.ingest import extract, load_submission
 from grader.pipeline import Grader
+from grader.rubric.schema import load_rubric
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def fresh_kernel_seconds(rubric_id: str, notebook: Path, repeat: int) -> list[float]:
+    """Wall time of a fresh kernel doing (less than) the static observation, `repeat` times."""
+    import nbclient
+    import nbformat
+
+    rubric = load_rubric(rubric_id)
+    targets = [t for t in rubric.targets.values() if t.kind == "class"]
+    program = extract(load_submission(notebook), [t.name for t in targets])
+    lines = ["import torch"]
+    for t in targets:
+        config = next(iter(t.configs))
+        lines.append(f"m = {t.name}(*{t.args(config)!r})")
+        for shape in t.input_shapes(config):
+            lines.append(f"m(torch.randn(*{shape!r})).sum().backward()")
+        lines.append("print(sum(p.numel() for p in m.parameters()))")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(program.source),
+                                         nbformat.v4.new_code_cell("\n".join(lines))])
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        nbclient.NotebookClient(nbformat.from_dict(nb), timeout=300,
+                                kernel_name="python3").execute()
+        times.append(time.perf_counter() - t)
+    return times
 
 
 def main() -> None:
@@ -45,6 +79,10 @@ def main() -> None:
     print(f"static, warm: median {statistics.median(warm):.2f} s over {len(warm)} "
           f"(min {min(warm):.2f}, max {max(warm):.2f}); score {result['score']}"
           f"/{result['assessed_max_score']}")
+    kernel = fresh_kernel_seconds(args.rubric, notebook, max(1, args.repeat // 2))
+    print(f"fresh Jupyter kernel, same definitions, one forward/backward per shape (no sandbox): "
+          f"median {statistics.median(kernel):.2f} s over {len(kernel)}; warm static is "
+          f"{statistics.median(kernel) / statistics.median(warm):.1f}x faster (goal >= 20x)")
     if args.skip_all:
         return
     with tempfile.TemporaryDirectory() as cache, Grader(args.rubric, checks="all",

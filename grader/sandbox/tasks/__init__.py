@@ -1,7 +1,8 @@
 """The only task modules a sandbox worker will run. A request names one of these keys.
 
-Each module exposes `run(request: dict, out_dir: pathlib.Path) -> dict` and is imported inside
-the forked task process, never in the trusted parent.
+Each module exposes `run(request: dict, out_dir: pathlib.Path) -> dict` and runs inside the
+forked task process, never in the trusted parent (the warm worker, inside the sandbox, may
+preload the modules; each task still runs in a fresh fork of it).
 """
 
 from __future__ import annotations
