@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import pytest
 import torch
 
 from grader.checks.accuracy import accuracy
 from grader.sandbox import Sandbox
-from grader.sandbox.tasks.train import train_class
+from grader.sandbox.tasks.train import PREDICTIONS_FILE, TRAINED_GRAPH, train_class
 from grader.training import build_pack, calibrate, train_request, training_measured
 from tests.sandbox_factory import FAST, needs_bwrap
 from tests.training_factory import (
@@ -46,6 +49,7 @@ def test_sandboxed_training_matches_the_same_loop_in_process(sandbox, pack, tmp_
     assert outcome.isolation["mechanism"] == "bwrap"
     measured = training_measured(outcome, program, target="TinyNet", pack=pack)
     assert measured["problem"] is None and measured["verified"] is True
+    assert measured["accuracy_source"] == "replayed"
     assert measured["device"] == "cpu" and measured["seeds"]["torch"] == 0
     assert [e["epoch"] for e in measured["epochs"]] == [1]
     assert len(measured["samples"]) == 4 and len(measured["samples"][0][0]) == 32
@@ -100,3 +104,40 @@ def test_forward_exception_is_located_in_the_students_cell(sandbox, pack, tmp_pa
     assert problem["kind"] == "exception" and (problem["cell"], problem["line"]) == (3, 8)
     assert problem["traceback"][0].startswith("cell 3, line 8: return out.view(20, 24, 32, 32)")
     assert problem["traceback"][-1].startswith("RuntimeError")
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def test_predictions_the_students_process_wrote_do_not_decide_the_accuracy(sandbox, pack,
+                                                                           tmp_path):
+    program = notebook_program(tmp_path, GOOD_NET)
+    outcome = train(sandbox, pack, program)
+    assert outcome.ok, outcome.summary()
+    honest = training_measured(outcome, program, pack=pack)["val_acc"]
+    # A process that read the labels could hand back perfect predictions and a matching claim.
+    n = outcome.result["n_val"]
+    outcome.artifacts[PREDICTIONS_FILE] = _npy(pack.y_val[:n, 0].copy())
+    outcome.result["val_acc"] = 100.0
+    measured = training_measured(outcome, program, pack=pack)
+    assert measured["problem"] is None
+    assert measured["val_acc"] == pytest.approx(honest, abs=0.1) and measured["val_acc"] < 100
+    assert measured["accuracy_source"].startswith("replayed (the run's own predictions differ")
+
+
+def test_without_a_replayable_network_the_predictions_are_scored_and_the_report_says_so(
+        sandbox, pack, tmp_path):
+    program = notebook_program(tmp_path, GOOD_NET)
+    outcome = train(sandbox, pack, program)
+    assert outcome.ok, outcome.summary()
+    del outcome.artifacts[TRAINED_GRAPH]
+    measured = training_measured(outcome, program, pack=pack)
+    assert measured["problem"] is None and measured["verified"] is True
+    assert measured["accuracy_source"] == ("predictions (the training task exported no "
+                                           "trained network)")
+    verdict = accuracy({"found": True, "training": measured},
+                       {"calibration": {"val_acc": [1.0]}}, {})
+    assert verdict.details["accuracy_source"] == measured["accuracy_source"]

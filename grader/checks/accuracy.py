@@ -67,7 +67,8 @@ def accuracy(measured: dict, expected: dict, params: dict) -> Verdict:
                "reference_mean": mean, "pass_at": pass_at, "zero_at": zero_at,
                "budget": calibration.get("budget"), "data": calibration.get("data"),
                "curve": run.get("epochs", []), "reference_curve": calibration.get("curve", []),
-               "seconds": run.get("seconds"), "attempts": run.get("attempts") or []}
+               "seconds": run.get("seconds"), "attempts": run.get("attempts") or [],
+               "accuracy_source": run.get("accuracy_source")}
     summary = (f"validation accuracy {acc:.1f} % vs reference {mean:.1f} % "
                f"({min(ref):.1f}–{max(ref):.1f} over {len(ref)} seeds) under the same budget")
     if acc >= pass_at:

@@ -3,20 +3,32 @@
 `train_request` builds the sandbox request for one target and config; `training_measured` turns
 the Outcome into ``measured["training"]`` for the `accuracy` check: metrics when training
 finished, otherwise a Problem located in the student's cells. When the data pack is at hand the
-accuracy is recomputed here from the returned predictions rather than taken on trust.
+accuracy is recomputed here rather than taken on trust: the trained network comes back as data
+(graph and arrays) and is replayed on the validation images by the trusted side; the
+predictions the sandbox wrote must agree with it.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import numpy as np
+import torch
 
+from grader.graph.measure import load_npz
+from grader.graph.replay import ReplayError, replay
 from grader.ingest.problems import Problem, locate, student_traceback
 from grader.ingest.slicing import Program
 from grader.sandbox.outcome import Outcome
-from grader.sandbox.tasks.train import PREDICTIONS_FILE, SAMPLES_FILE, normalise_budget
+from grader.sandbox.tasks.train import (
+    PREDICTIONS_FILE,
+    SAMPLES_FILE,
+    TRAINED_GRAPH,
+    TRAINED_WEIGHTS,
+    normalise_budget,
+)
 from grader.training.data import BLOB_NAME, DataPack
 
 OUTCOME_KINDS = {"timeout": "timeout", "memory": "memory", "crashed": "crashed",
@@ -25,6 +37,41 @@ OUTCOME_WORDS = {"timeout": "did not finish within the time limit",
                  "memory": "ran out of memory", "crashed": "crashed",
                  "output_limit": "produced too much output"}
 ACCURACY_TOLERANCE = 1e-6  # percent
+
+MAX_FLIPPED = 0.001  # share of pixels whose argmax may differ between the two forward passes
+
+
+def replayed_predictions(outcome: Outcome, x_val: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """The trained network's predictions, recomputed here from its exported graph and weights.
+
+    The sandbox's own predictions came from the student's process, which could have written
+    anything; replaying the captured eval-mode graph with the trained arrays on the trusted
+    side makes the accuracy a function of the network alone. (None, why) when the task
+    exported no network or replay cannot run it (an op it does not know).
+    """
+    graph_blob, weights_blob = (outcome.artifacts.get(TRAINED_GRAPH),
+                                outcome.artifacts.get(TRAINED_WEIGHTS))
+    if graph_blob is None or weights_blob is None:
+        return None, "the training task exported no trained network"
+    try:
+        graph = json.loads(graph_blob)
+        tensors = load_npz(weights_blob)
+        batch = int(graph["input"]["shape"][0])
+        x = torch.from_numpy(np.ascontiguousarray(x_val, dtype=np.float32))
+        parts = []
+        with torch.no_grad():
+            for start in range(0, x.shape[0], batch):
+                chunk = x[start:start + batch]
+                short = batch - chunk.shape[0]
+                if short:  # pad the last chunk to the captured batch size, then drop the pad
+                    chunk = torch.cat([chunk, chunk.new_zeros((short, *chunk.shape[1:]))])
+                out = replay(graph, tensors, chunk)
+                parts.append(out[: batch - short].argmax(dim=1).to(torch.uint8))
+    except ReplayError as exc:
+        return None, f"the trained network could not be replayed ({exc})"
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
+        return None, f"the exported network is unusable ({type(exc).__name__}: {exc})"
+    return torch.cat(parts).numpy(), ""
 
 
 def train_request(program: Program | str, target: str, args: list[Any], budget: dict[str, Any],
@@ -85,21 +132,39 @@ def _artifact(outcome: Outcome, name: str) -> np.ndarray | None:
 
 
 def _verify(result: dict[str, Any], outcome: Outcome, pack: DataPack
-            ) -> tuple[float | None, dict[str, Any] | None]:
-    """Accuracy recomputed from the predictions, or a Problem when they do not add up."""
-    truth = pack.y_val[:, 0][: int(result.get("n_val") or pack.y_val.shape[0])]
+            ) -> tuple[float | None, dict[str, Any] | None, str]:
+    """(accuracy recomputed here, a Problem when the returned data do not add up, its source).
+
+    The source is "replayed" (the trained network run by the grader) or, when the network could
+    not be replayed, "predictions" (the sandbox's predictions scored against the labels here)
+    with the reason appended.
+    """
+    n = int(result.get("n_val") or pack.y_val.shape[0])
+    truth = pack.y_val[:, 0][:n]
     predictions = _artifact(outcome, PREDICTIONS_FILE)
     if predictions is None or predictions.shape != truth.shape:
         got = None if predictions is None else list(predictions.shape)
         return None, Problem("corrupt", f"the training task returned no usable predictions "
-                                        f"(expected {list(truth.shape)}, got {got})").to_dict()
-    accuracy = 100.0 * float((predictions == truth).sum()) / truth.size
+                                        f"(expected {list(truth.shape)}, got {got})").to_dict(), ""
     reported = result.get("val_acc")
+    accuracy = 100.0 * float((predictions == truth).sum()) / truth.size
     if not isinstance(reported, int | float) or abs(accuracy - reported) > ACCURACY_TOLERANCE:
         return accuracy, Problem("corrupt", f"the reported validation accuracy ({reported}) "
                                             "does not match the returned predictions "
-                                            f"({accuracy:.4f} %)").to_dict()
-    return accuracy, None
+                                            f"({accuracy:.4f} %)").to_dict(), ""
+    replayed, why = replayed_predictions(outcome, pack.x_val[:n])
+    if replayed is None:
+        return accuracy, None, f"predictions ({why})"
+    if replayed.shape != truth.shape:
+        return accuracy, Problem("corrupt", f"the trained network's output has shape "
+                                            f"{list(replayed.shape)}, expected "
+                                            f"{list(truth.shape)}").to_dict(), ""
+    flipped = float((replayed != predictions).mean())
+    source = "replayed"
+    if flipped > MAX_FLIPPED:  # e.g. TF32 on a GPU, or a forward that is not what it exported
+        source += (f" (the run's own predictions differ on {100 * flipped:.2f} % of the pixels; "
+                   "the grader's replay of the exported network is what counts)")
+    return 100.0 * float((replayed == truth).sum()) / truth.size, None, source
 
 
 def training_measured(outcome: Outcome, program: Program | None = None, *,
@@ -124,8 +189,9 @@ def training_measured(outcome: Outcome, program: Program | None = None, *,
     samples = _artifact(outcome, SAMPLES_FILE)
     measured["samples"] = samples.astype(int).tolist() if samples is not None else None
     if pack is not None:
-        accuracy, problem = _verify(result, outcome, pack)
+        accuracy, problem, source = _verify(result, outcome, pack)
         measured["verified"] = problem is None
+        measured["accuracy_source"] = source
         if problem is not None:
             measured["problem"] = problem
         if accuracy is not None:

@@ -17,16 +17,22 @@ class, so the student and the reference are trained by the same code.
 Whatever the student's code does wrong (syntax, missing class, constructor or forward
 exceptions, wrong output shape, non-finite loss) comes back in ``result["problem"]`` as a
 Problem dict whose ``line`` is a line of ``program`` (the trusted side maps it to a cell).
-Artifacts: ``samples.npy`` (predicted categories of the first ``samples`` validation images) and
-``val_predictions.npy`` (all of them, uint8), so the trusted side can recompute the accuracy.
+Artifacts: ``samples.npy`` (predicted categories of the first ``samples`` validation images),
+``val_predictions.npy`` (all of them, uint8), and the trained network as data:
+``trained_graph.json`` (its eval-mode operator graph on one validation batch) and
+``trained_weights.npz`` (its parameters and buffers). The trusted side replays that network on
+the validation images itself, so the accuracy does not rest on predictions the student's
+process wrote.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +44,8 @@ from torch import nn
 
 SAMPLES_FILE = "samples.npy"
 PREDICTIONS_FILE = "val_predictions.npy"
+TRAINED_GRAPH = "trained_graph.json"
+TRAINED_WEIGHTS = "trained_weights.npz"
 BUDGET_KEYS = ("epochs", "batch_size", "lr", "train_images", "val_images")
 STUDENT_MODULE = "__student__"
 
@@ -331,11 +339,14 @@ def train_budgeted(model: nn.Module, arrays: Arrays, budget: dict[str, Any], see
 
 def train_class(cls: type, args: list[Any], kwargs: dict[str, Any] | None, arrays: Arrays,
                 budget: dict[str, Any], seed: int, device: str | torch.device | None = "auto",
-                *, filename: str | None = None) -> tuple[dict[str, Any], np.ndarray | None]:
+                *, filename: str | None = None,
+                on_trained: Callable[[nn.Module], None] | None = None
+                ) -> tuple[dict[str, Any], np.ndarray | None]:
     """The whole recipe: seed everything, build ``cls(*args, **kwargs)``, train, predict.
 
     Returns (result, val predictions); ``result["problem"]`` is None or a Problem dict, in
     which case the predictions are None and the metrics cover the epochs that finished.
+    ``on_trained(model)`` runs after a successful training, still under the seeds.
     """
     device = device if isinstance(device, torch.device) else resolve_device(device)
     with _Deterministic():
@@ -354,6 +365,8 @@ def train_class(cls: type, args: list[Any], kwargs: dict[str, Any] | None, array
                     f"{type(model).__name__}, not a torch.nn.Module", phase="construct"))
             metrics, predictions = train_budgeted(model, arrays, budget, seed, device,
                                                   filename=filename)
+            if on_trained is not None:
+                on_trained(model)
         except TrainingProblem as problem:
             return {**base, "problem": problem.problem}, None
         return {**base, **metrics}, predictions
@@ -385,6 +398,28 @@ def load_program(source: str, filename: str, target: str, aliases: list[str]
     return None, make_problem("missing", f"no class named {names} is defined")
 
 
+def export_trained(model: nn.Module, x_val: torch.Tensor, out_dir: Path) -> str | None:
+    """Write the trained network as data (eval-mode graph on `x_val`, arrays); None, or why not.
+
+    Never raises: a network that cannot be captured only means the trusted side falls back to
+    the predictions (and says so), not that training failed.
+    """
+    from grader.graph.capture import capture_graph
+    from grader.sandbox.tasks.observe import export_weights
+
+    model.eval()
+    try:
+        with torch.no_grad():
+            graph, _ = capture_graph(model, x_val)
+        (out_dir / TRAINED_GRAPH).write_text(json.dumps(graph))
+        export_weights(model, out_dir / TRAINED_WEIGHTS)
+    except (Exception, SystemExit) as exc:
+        for name in (TRAINED_GRAPH, TRAINED_WEIGHTS):
+            (out_dir / name).unlink(missing_ok=True)
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def run(request: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """Train the student's target class on the data blob and report metrics and problems."""
     out_dir = Path(out_dir)
@@ -402,9 +437,18 @@ def run(request: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     if fraction and resolve_device(request.get("device")).type == "cuda":
         # Several workers share one GPU: each task may hold only its share of the memory.
         torch.cuda.set_per_process_memory_fraction(float(fraction))
+    device = resolve_device(request.get("device") or "auto")
+    x_export = arrays.limited(None, budget["val_images"]).x_val[: budget["batch_size"]]
+    export: dict[str, Any] = {}
+
+    def on_trained(model: nn.Module) -> None:
+        export["problem"] = export_trained(model, x_export.to(device), out_dir)
+
     result, predictions = train_class(cls, list(request.get("args") or []),
                                       dict(request.get("kwargs") or {}), arrays, budget, seed,
-                                      request.get("device") or "auto", filename=filename)
+                                      device, filename=filename, on_trained=on_trained)
+    if export.get("problem"):
+        result["export_problem"] = export["problem"]
     if predictions is not None:
         samples = int(request.get("samples") or 0)
         np.save(out_dir / SAMPLES_FILE, predictions[:samples])
