@@ -286,3 +286,46 @@ def test_a_dropped_pool_ends_its_workers():
     del sb
     gc.collect()
     assert wait_until(lambda: not os.path.exists(f"/proc/{pid}"), 3)
+
+
+VENV_SCRIPT = """
+import json, sys
+from grader.sandbox import Sandbox
+from tests.sandbox_factory import FAST, echo
+with Sandbox(FAST, workers=1, preload=()) as sb:
+    pids = sb.worker_pids()
+    first = sb.run(echo("import os, sys\\nopen('/tmp/junk', 'w').write('x')\\n"
+                        "x = [sys.prefix, os.path.isdir(sys.prefix)]", "x"))
+    second = sb.run(echo("import os, sys\\nx = [os.path.exists('/tmp/junk'), "
+                         "os.path.isdir(sys.prefix)]", "x"))
+    print(json.dumps({"first": [first.status, first.result, first.error],
+                      "second": [second.status, second.result, second.error],
+                      "same_worker": sb.worker_pids() == pids}))
+"""
+
+
+def test_a_venv_under_tmp_is_visible_inside_and_survives_the_wipe(tmp_path):
+    """The sandbox's private /tmp must not hide an interpreter that lives under the host's /tmp
+    (a clone in /tmp with its .venv), and wiping /tmp after a task must leave it alone."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages",
+                    str(venv)], check=True)
+    site = next(venv.glob("lib/python*/site-packages"))
+    (site / "project.pth").write_text(f"{root}\n{Path(sys.prefix).resolve()}/lib/"
+                                      f"python{sys.version_info.major}.{sys.version_info.minor}"
+                                      f"/site-packages\n")
+    proc = subprocess.run([str(venv / "bin" / "python"), "-c", VENV_SCRIPT], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["first"][0] == "ok", seen
+    assert seen["first"][1]["value"] == [str(venv), True]
+    assert seen["second"][0] == "ok", seen
+    assert seen["second"][1]["value"] == [False, True], "junk wiped, the venv still there"
+    assert seen["same_worker"], "the wipe must not fail and retire the worker"

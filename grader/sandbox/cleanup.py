@@ -14,6 +14,7 @@ import resource
 import shutil
 import signal
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,12 +159,15 @@ def _our_namespace() -> bool:
         return False
 
 
-def wipe_contents(directory: Path) -> list[str]:
+def wipe_contents(directory: Path, keep: Iterable[Path | str] = ()) -> list[str]:
     """Remove everything inside `directory` (not the directory). Returns what could not go.
 
     A task may leave read-only or permission-less folders behind; those are made writable first.
-    Symlinks are removed as links, never followed.
+    Symlinks are removed as links, never followed. `keep` are mount points inside `directory`
+    (the interpreter's read-only binds when its venv lives under /tmp): they and the folders
+    leading to them stay; everything else beside them goes.
     """
+    kept = {Path(k) for k in keep}
     problems: list[str] = []
     try:
         entries = list(os.scandir(directory))
@@ -173,6 +177,11 @@ def wipe_contents(directory: Path) -> list[str]:
         return [f"{directory}: {exc}"]
     for entry in entries:
         path = Path(entry.path)
+        if path in kept:
+            continue
+        if any(path in k.parents for k in kept) and entry.is_dir(follow_symlinks=False):
+            problems += wipe_contents(path, kept)
+            continue
         try:
             if entry.is_dir(follow_symlinks=False):
                 _make_tree_writable(path)

@@ -129,16 +129,17 @@ def bwrap_argv(bwrap: str, command: list[str], tmpfs_bytes: int, env: dict[str, 
     args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
             "--new-session", "--cap-drop", "ALL", "--hostname", "grader-sandbox", "--as-pid-1"]
     args += _system_args()
+    size = str(tmpfs_bytes)
+    # The private /tmp and scratch come first, so that an interpreter or venv that lives under
+    # /tmp is bound on top of them (and kept by the wipe) instead of being hidden by them.
+    args += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", SCRATCH]
     for root in read_only_binds():
         args += ["--ro-bind", str(root), str(root)]
-    size = str(tmpfs_bytes)
     args += ["--proc", "/proc", "--dev", "/dev"]
     for device in gpu_devices():
         args += ["--dev-bind", device, device]
     args += ["--size", size, "--tmpfs", "/dev/shm", "--mqueue", "/dev/mqueue",
-             "--remount-ro", "/dev",
-             "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", SCRATCH,
-             "--remount-ro", "/", "--clearenv"]
+             "--remount-ro", "/dev", "--remount-ro", "/", "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]
     return args + ["--chdir", SCRATCH, "--"] + command
@@ -188,8 +189,10 @@ def plan(mechanism: str, require_isolation: bool, threads: int, tmpfs_bytes: int
         raise ValueError(f"unknown sandbox mechanism {mechanism!r}")
     info = probe_bwrap() if mechanism != "none" else BwrapInfo(None, None, False, "forced")
     if info.works:
-        config = dict(config, private=True, scratch=SCRATCH,
-                      wipe=[SCRATCH, "/tmp", "/dev/shm", "/dev/mqueue"])
+        wipe = [SCRATCH, "/tmp", "/dev/shm", "/dev/mqueue"]
+        config = dict(config, private=True, scratch=SCRATCH, wipe=wipe,
+                      keep=[str(b) for b in read_only_binds()
+                            if any(b.is_relative_to(w) for w in wipe)])
         env = worker_env(threads, SCRATCH, "/tmp")
         argv = bwrap_argv(info.path or "bwrap", worker_command(config), tmpfs_bytes, env)
         binds = [str(p) for p in read_only_binds()]

@@ -72,11 +72,11 @@ def _rss_bytes() -> int:
     return 0
 
 
-def clean_sandbox(private: bool, wipe: list[Path]) -> list[str]:
+def clean_sandbox(private: bool, wipe: list[Path], keep: list[Path] | None = None) -> list[str]:
     """Kill every task process, empty every writable place, drop IPC objects; what failed."""
     problems = [] if TaskProcesses(private).kill_all() else ["task processes survived SIGKILL"]
     for place in wipe:
-        problems += wipe_contents(place)
+        problems += wipe_contents(place, keep or ())
     if private:
         problems += remove_sysv_ipc()
     return problems
@@ -89,6 +89,7 @@ class Zygote:
         self.config = config
         self.private = bool(config["private"])
         self.wipe = [Path(p) for p in config["wipe"]]
+        self.keep = [Path(p) for p in config.get("keep") or []]
         self.req_fd, self.resp_fd = config["fds"]
         self.notes: list[str] = []
         self.seq = 0
@@ -189,7 +190,7 @@ class Zygote:
         _, status = os.waitpid(pid, 0)
         if started is not None:
             self._reply_for_lost_handler(started, status, timed_out)
-        elif clean_sandbox(self.private, self.wipe):
+        elif clean_sandbox(self.private, self.wipe, self.keep):
             return "stop"
         return "lost"
 
@@ -213,7 +214,7 @@ class Zygote:
 
     def _reply_for_lost_handler(self, started: dict[str, Any], status: int,
                                 timed_out: bool) -> None:
-        problems = clean_sandbox(self.private, self.wipe)
+        problems = clean_sandbox(self.private, self.wipe, self.keep)
         if timed_out:
             state, error = "timeout", (f"wall time limit of {started['timeout']} s exceeded and "
                                        "the task's supervisor stopped responding")
@@ -241,6 +242,7 @@ class Handler:
         self.private = bool(config["private"])
         self.scratch = Path(config["scratch"])
         self.wipe = [Path(p) for p in config["wipe"]]
+        self.keep = [Path(p) for p in config.get("keep") or []]
         self.threads = int(config["threads"])
         self.req_fd, self.resp_fd = config["fds"]
         self.seq = seq
@@ -267,7 +269,7 @@ class Handler:
         try:
             reply, out_blobs = self.run_task(header, blobs)
         except Exception:
-            problems = clean_sandbox(self.private, self.wipe)
+            problems = clean_sandbox(self.private, self.wipe, self.keep)
             reply = {"op": "done", "id": header.get("id"), "status": "crashed",
                      "error": "sandbox worker failure:\n" + traceback.format_exc(),
                      "retire": True, "notes": problems[:5]}
@@ -355,7 +357,7 @@ class Handler:
         reply, out_blobs = self._collect(watch, procs, base, out, limits, rlimits, wall)
         collected = time.monotonic()
         problems = [] if clean else ["task processes survived SIGKILL"]
-        problems += clean_sandbox(self.private, self.wipe)
+        problems += clean_sandbox(self.private, self.wipe, self.keep)
         if problems:
             reply["retire"] = True
             reply.setdefault("notes", []).append("cleanup failed: " + "; ".join(problems[:5]))
