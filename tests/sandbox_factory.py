@@ -13,7 +13,7 @@ import pytest
 
 from grader.sandbox import Limits
 from grader.sandbox.cgroups import detect
-from grader.sandbox.launch import probe_bwrap
+from grader.sandbox.launch import probe_bwrap, read_only_binds
 
 BWRAP = probe_bwrap()
 needs_bwrap = pytest.mark.skipif(
@@ -96,3 +96,10 @@ def wait_until(predicate: Any, timeout: float, step: float = 0.05) -> bool:
             return True
         time.sleep(step)
     return predicate()
+
+
+def tmp_mount_dirs() -> set[str]:
+    """Top-level names in the sandbox's /tmp that are there before any task: the folders that
+    lead to the interpreter's read-only binds when its venv lives under the host's /tmp."""
+    return {p.relative_to("/tmp").parts[0] for p in read_only_binds()
+            if p.is_relative_to("/tmp") and p != Path("/tmp")}

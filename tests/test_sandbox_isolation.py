@@ -119,9 +119,12 @@ def test_writes_outside_scratch_fail_and_nothing_appears_on_host(sandbox, tmp_pa
                f"/dev/{word}", f"/etc/{word}"]
     outcome = sandbox.run(echo(attempts(targets, "open(path, 'w').write('x')"), "outcome"))
     assert outcome.status == "ok", outcome.error
-    # /tmp/<word> inside is the sandbox's private /tmp: allowed there, invisible here.
+    # /tmp inside is the sandbox's private tmpfs: writes there are allowed, invisible here
+    # (that includes the repo's paths when the clone lives under /tmp), but never into the
+    # read-only interpreter, venv or grader binds.
     inside_ok = {p for p, what in outcome.result["value"].items() if what == "DONE"}
-    assert inside_ok <= {f"/tmp/{word}"}
+    assert all(p.startswith("/tmp/") for p in inside_ok), inside_ok
+    assert not inside_ok & {str(REPO / ".venv" / word), str(REPO / "grader" / word)}
     for path in targets:
         assert not Path(path).exists(), f"{path} appeared on the host"
     assert not list(Path("/tmp").glob(f"*{word}*"))
