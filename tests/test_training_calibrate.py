@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from grader.training import build_pack, calibrate, calibration_runs
 from grader.training.calibrate import calibration_dir, reference_class
@@ -14,12 +13,7 @@ from tests.training_factory import SMALLEST
 ARGS = [3, 8, 24, 1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
