@@ -77,8 +77,8 @@ def main() -> None:
             warm.append(time.perf_counter() - t)
     print(f"static, first submission (sandbox start included): {cold:.1f} s")
     print(f"static, warm: median {statistics.median(warm):.2f} s over {len(warm)} "
-          f"(min {min(warm):.2f}, max {max(warm):.2f}); score {result['score']}"
-          f"/{result['assessed_max_score']}")
+          f"(min {min(warm):.2f}, max {max(warm):.2f}); score {result.score}"
+          f"/{result.assessed_max_score}")
     kernel = fresh_kernel_seconds(args.rubric, notebook, max(1, args.repeat // 2))
     print(f"fresh Jupyter kernel, same definitions, one forward/backward per shape (no sandbox): "
           f"median {statistics.median(kernel):.2f} s over {len(kernel)}; warm static is "
@@ -94,12 +94,12 @@ def main() -> None:
         t = time.perf_counter()
         result = g.grade_path(notebook).result
         full = time.perf_counter() - t
-    timings = result["timings"]
+    timings = result.timings
     print(f"all: reference calibration for {count} training checks (3 seeds each, once per "
           f"data and budget, cached): {calibration:.1f} s")
     print(f"all, warm: {full:.1f} s per submission (training {timings['training_s']:.1f} s, "
           f"sandbox {timings['sandbox_s']:.1f} s, checks {timings['checks_s']:.1f} s); score "
-          f"{result['score']}/{result['assessed_max_score']} on {result['environment']['device']}")
+          f"{result.score}/{result.assessed_max_score} on {result.environment['device']}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_SUBMISSIONS = ROOT / "submissions" / "reference"
 EXAMPLES = ROOT / "submissions" / "examples"
 DEMO_RUBRIC = "csc413-2023-a2"
+# `grader grade` exit statuses: 0 every row graded (students' own failures included), 2 a bad
+# rubric or usage, 3 the batch completed but some rows are grader failures (or a class output
+# could not be written) and need a TA's attention.
+EXIT_ATTENTION = 3
 
 
 def _rubric_arg(parser: argparse.ArgumentParser) -> None:
@@ -112,13 +116,19 @@ def cmd_grade(args: argparse.Namespace) -> int:
           f"grader failures; {summary.wall_s:.1f} s")
     for path, why in summary.ignored:
         print(f"  ignored {path}: {why}")
-    print(f"gradebook: {summary.gradebook}")
-    print(f"dashboard: {summary.index}")
+    for failure in summary.failed_outputs:
+        print(f"  NOT WRITTEN {failure}", file=sys.stderr)
+    print(f"gradebook: {summary.gradebook or 'not written'}")
+    print(f"dashboard: {summary.index or 'not written'}")
+    if summary.needs_attention:
+        print(f"{summary.internal} row(s) need a TA's attention (status 'internal' in the "
+              "gradebook's status column); exit status 3", file=sys.stderr)
+        return EXIT_ATTENTION
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from grader.batch.store import atomic_write_json
+    from grader.batch.store import atomic_write_text
     from grader.pipeline import Grader
     from grader.reports.student import render_student_report
     from grader.reports.terminal import format_terminal_summary, wants_colour
@@ -133,15 +143,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     result = graded.result
-    for q in result["questions"]:   # artifact paths relative to the report's folder
-        for c in q["checks"]:
-            pic = c.get("details", {}).get("samples")
+    for q in result.questions:   # artifact paths relative to the report's folder
+        for c in q.checks:
+            pic = c.details.get("samples")
             if pic:
-                c["details"]["samples"] = str((files / Path(pic).name).relative_to(folder))
+                c.details["samples"] = str((files / Path(pic).name).relative_to(folder))
     render_student_report(result, folder, audience="student", filename=report.name,
                           artifacts_root=folder)
     if args.json:
-        atomic_write_json(Path(args.json), result)
+        atomic_write_text(Path(args.json), result.to_json())
     print(format_terminal_summary(result, colour=wants_colour(sys.stdout),
                                   report_path=str(report)))
     return 0
@@ -175,12 +185,12 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     results = ResultStore(out).results()
     ok = bool(results)
     for result in results:
-        lost = [(q["id"], c["id"], c["status"], c["message"]) for q in result["questions"]
-                for c in q["checks"] if c["status"] not in ("passed", "skipped")]
-        full = abs(result["score"] - result["assessed_max_score"]) < 1e-6 and not lost
-        ok &= full and result["status"] == "graded"
-        print(f"{result['student']}: {result['score']:.2f} / {result['assessed_max_score']:.2f} "
-              f"assessed ({result['max_score']:.2f} in the rubric) "
+        lost = [(q.id, c.id, c.status, c.message) for q in result.questions
+                for c in q.checks if c.status not in ("passed", "skipped")]
+        full = abs(result.score - result.assessed_max_score) < 1e-6 and not lost
+        ok &= full and result.status == "graded"
+        print(f"{result.student}: {result.score:.2f} / {result.assessed_max_score:.2f} "
+              f"assessed ({result.max_score:.2f} in the rubric) "
               f"{'FULL MARKS' if full else 'NOT FULL MARKS'}")
         for qid, cid, status, message in lost:
             print(f"  {qid} {cid}: {status}: {message}")

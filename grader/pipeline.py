@@ -2,7 +2,7 @@
 
     with Grader("csc413-2023-a2", checks="static") as g:
         graded = g.grade_path("class/alice.ipynb")
-        graded.result["score"]
+        graded.result.score
 
 One `Grader` holds a rubric, its compiled expectations, the training data packs and a warm
 sandbox, so a batch worker pays those costs once. Every number a check judges comes from the
@@ -17,18 +17,26 @@ import json
 import platform
 import sys
 import time
-import traceback
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import grader
+from grader import faults
 from grader.batch.jobs import Graded, Job, Materialised
 from grader.checks.registry import Verdict, load_builtin
 from grader.ingest.problems import IngestError, Problem
 from grader.ingest.slicing import Program, extract
 from grader.ingest.submission import Submission, load_submission
+from grader.result import (
+    CheckResult,
+    QuestionResult,
+    Result,
+    RubricInfo,
+    SubmissionInfo,
+    staff_traceback,
+)
 from grader.rubric.compile import check_uid, load_compiled, observe_configs, rubric_hash
 from grader.rubric.schema import CheckSpec, Question, Rubric, load_rubric
 from grader.sandbox.limits import Limits
@@ -183,32 +191,51 @@ class Grader:
         """Grade a batch job (its bytes are written to a private temporary folder first)."""
         with Materialised(job) as path:
             graded = self.grade_path(path, student=job.student)
-        graded.result["submission"]["path"] = job.source
-        graded.result["key"] = job.key
+        graded.result.submission.path = job.source
+        graded.result.key = job.key
         return graded
 
     def grade_path(self, path: str | Path, student: str | None = None) -> Graded:
-        """Grade one submission file or folder; never raises for anything the student did."""
+        """Grade one submission file or folder; never raises.
+
+        A failure of the student's code costs the checks that need that code; a failure of
+        the grader itself (any exception here) becomes an `internal` row that keeps whatever
+        was graded before it, with the traceback for staff.
+        """
         started = time.monotonic()
         run = _Run()
         t = time.monotonic()
+        who = student or Path(path).stem
         try:
+            faults.point("ingest", who)
             submission = load_submission(path, student,
                                          student_pattern=self.rubric.student_pattern)
         except IngestError as exc:
-            return self._unreadable(Path(path), student, exc.problem.to_dict(), started)
+            return self._unreadable(Path(path), student, exc.problem, started)
+        except Exception as exc:
+            return self._failed(Path(path), student, "reading the submission", exc, started)
         run.timings["ingest_s"] += time.monotonic() - t
+        program = self._stage(run, "observing the models", self._observe, submission, run)
+        self._stage(run, "training the models", self._train, program, run)
+        self._stage(run, "running the fine-tuning code", self._finetune, submission, run)
         try:
-            program = self._observe(submission, run)
-            self._train(program, run)
-            self._finetune(submission, run)
-        except Exception as exc:  # the grader's own failure: recorded, never the student's
-            run.problem(Problem("internal", f"the grader failed: {exc!r}",
-                                traceback=traceback.format_exc().splitlines()[-12:]).to_dict())
-            program = None
-        return self._result(submission, program, run, started)
+            return self._result(submission, program, run, started)
+        except Exception as exc:
+            return self._failed(Path(path), submission.student, "judging the checks", exc,
+                                started)
 
     # -- stages --------------------------------------------------------------------------------
+    @staticmethod
+    def _stage(run: _Run, doing: str, step: Any, *args: Any) -> Any:
+        """Run one stage; the grader's own failure there is recorded, never the student's,
+        and the later stages still run."""
+        try:
+            return step(*args)
+        except Exception as exc:
+            run.problem(Problem("internal", f"the grader failed while {doing}: {exc!r}",
+                                traceback=staff_traceback(exc)).to_dict())
+            return None
+
     def _class_targets(self, stages: tuple[str, ...]) -> list[str]:
         names: list[str] = []
         for question, spec in self.rubric.checks():
@@ -222,6 +249,7 @@ class Grader:
         from grader.graph.measure import measure
         from grader.sandbox.tasks.observe import observe_request
 
+        faults.point("observe", submission.student)
         names = self._class_targets(("static", "training"))
         if not names:
             return None
@@ -391,113 +419,108 @@ class Grader:
             verdict = self.registry[spec.kind](measured, expected, spec.params)
         except Exception as exc:
             return Verdict.internal(f"the {spec.kind} check failed: {exc!r}",
-                                    traceback=traceback.format_exc().splitlines()[-12:])
+                                    traceback=staff_traceback(exc))
         extra = run.extra_details.get(uid)
         if extra:
             verdict = Verdict(verdict.status, verdict.fraction, verdict.message,
                               {**verdict.details, **extra})
         return verdict
 
-    def _questions(self, run: _Run) -> tuple[list[dict[str, Any]], float, float]:
-        questions, assessed, score = [], 0.0, 0.0
+    def _questions(self, run: _Run, student: str) -> list[QuestionResult]:
+        faults.point("checks", student)
+        questions = []
         for question in self.rubric.questions:
             total_weight = sum(s.weight for s in question.checks)
-            checks, q_score = [], 0.0
+            checks = []
             for spec in question.checks:
                 verdict = self._verdict(question, spec, run)
                 max_score = question.points * spec.weight / total_weight
-                got = max_score * verdict.fraction
-                q_score += got
-                if verdict.status != "skipped":
-                    assessed += max_score
-                checks.append({"id": spec.id, "kind": spec.kind, "target": spec.target,
-                               "title": spec.title, "weight": spec.weight,
-                               "visibility": spec.visibility, "feedback": spec.feedback,
-                               "status": verdict.status, "score": round(got, 6),
-                               "max_score": round(max_score, 6), "message": verdict.message,
-                               "details": verdict.details})
-            score += q_score
-            questions.append({"id": question.id, "title": question.title,
-                              "score": round(q_score, 6), "max_score": question.points,
-                              "checks": checks})
-        return questions, score, assessed
+                checks.append(CheckResult(
+                    id=spec.id, kind=spec.kind, target=spec.target, title=spec.title,
+                    weight=spec.weight, visibility=spec.visibility, feedback=spec.feedback,
+                    status=verdict.status, score=round(max_score * verdict.fraction, 6),
+                    max_score=round(max_score, 6), message=verdict.message,
+                    details=verdict.details))
+            questions.append(QuestionResult(
+                id=str(question.id), title=question.title or "",
+                score=round(sum(c.score for c in checks), 6), max_score=question.points,
+                checks=checks))
+        return questions
 
-    def _rubric_info(self) -> dict[str, Any]:
-        return {"id": self.rubric.id, "title": self.rubric.title,
-                "sha256": rubric_hash(self.rubric),
-                "path": str(self.rubric.path) if self.rubric.path else None,
-                "max_score": self.rubric.max_score}
+    def rubric_info(self) -> RubricInfo:
+        return RubricInfo(id=self.rubric.id, title=self.rubric.title,
+                          sha256=rubric_hash(self.rubric),
+                          path=str(self.rubric.path) if self.rubric.path else None,
+                          max_score=self.rubric.max_score)
+
+    def _context(self, run: _Run | None, started: float, key: str) -> dict[str, Any]:
+        """The fields every kind of result carries besides its verdicts."""
+        timings = {"total_s": round(time.monotonic() - started, 3)}
+        if run is not None:
+            timings.update({k: round(v, 3) for k, v in run.timings.items()})
+        return {"checks_mode": self.options.checks, "public_only": self.options.public_only,
+                "environment": _environment(run.device if run else "cpu", self.rubric.seed,
+                                            getattr(self, "isolation", {}) or {}),
+                "timings": timings,
+                "resources": {k: (round(v, 3) if isinstance(v, float) else v)
+                              for k, v in (run.resources if run else {}).items()},
+                "options": asdict(self.options),
+                "graded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "key": key}
 
     def _result(self, submission: Submission, program: Program | None, run: _Run,
                 started: float) -> Graded:
         t = time.monotonic()
-        questions, score, assessed = self._questions(run)
+        questions = self._questions(run, submission.student)
         run.timings["checks_s"] += time.monotonic() - t
-        internal = [p for p in run.problems if p.get("kind") == "internal"]
-        ran = [c["status"] for q in questions for c in q["checks"] if c["status"] != "skipped"]
-        # "error": nothing could be graded (every check that ran hit a failure, no verdict).
-        status = "graded" if not ran or {"passed", "failed"} & set(ran) else "error"
-        result = {
-            "schema": 1, "student": submission.student,
-            "submission": {"path": str(submission.path), "kind": submission.kind,
-                           "sha256": submission.sha256, "files": sorted(submission.files),
-                           "ignored": list(getattr(submission, "ignored", []) or []),
-                           "notes": list(getattr(submission, "notes", []) or [])},
-            "rubric": self._rubric_info(),
-            "status": status,
-            "error": None if status == "graded" else (internal or run.problems or [None])[0],
-            "checks_mode": self.options.checks, "public_only": self.options.public_only,
-            "score": round(score, 6), "max_score": self.rubric.max_score,
-            "assessed_max_score": round(assessed, 6),
-            "questions": questions, "problems": run.problems,
-            "neutralised": list(program.neutralised) if program is not None else [],
-            "environment": _environment(run.device, self.rubric.seed,
-                                        getattr(self, "isolation", {}) or {}),
-            "timings": {"total_s": round(time.monotonic() - started, 3),
-                        **{k: round(v, 3) for k, v in run.timings.items()}},
-            "resources": {k: (round(v, 3) if isinstance(v, float) else v)
-                          for k, v in run.resources.items()},
-            "options": asdict(self.options),
-            "graded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "key": self.key(submission.sha256),
-        }
+        info = SubmissionInfo(path=str(submission.path), kind=submission.kind,
+                              sha256=submission.sha256, files=sorted(submission.files),
+                              ignored=[str(i) for i in getattr(submission, "ignored", ()) or ()],
+                              notes=[str(n) for n in getattr(submission, "notes", ()) or ()])
+        result = Result.graded(
+            student=submission.student, submission=info, rubric=self.rubric_info(),
+            questions=questions, problems=[Problem.from_dict(p) for p in run.problems],
+            neutralised=list(program.neutralised) if program is not None else [],
+            **self._context(run, started, self.key(submission.sha256)))
         return Graded(result, run.artifacts)
 
-    def _unreadable(self, path: Path, student: str | None, problem: dict[str, Any],
-                    started: float) -> Graded:
-        """An error row for a submission that could not be read at all (corrupt, too big)."""
+    def _submission_info(self, path: Path, student: str | None, kind: str
+                         ) -> tuple[str, SubmissionInfo]:
         from grader.ingest.submission import student_id
 
         who = student or student_id(path, self.rubric.student_pattern)
         sha = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+        return who, SubmissionInfo(path=str(path), kind=kind, sha256=sha, files=[path.name])
+
+    def _unreadable(self, path: Path, student: str | None, problem: Problem,
+                    started: float) -> Graded:
+        """An error row for a submission that could not be read at all (corrupt, too big)."""
+        who, info = self._submission_info(path, student, "unreadable")
         questions = []
         for question in self.rubric.questions:
             total_weight = sum(s.weight for s in question.checks)
-            questions.append({"id": question.id, "title": question.title, "score": 0.0,
-                              "max_score": question.points, "checks": [
-                                  {"id": s.id, "kind": s.kind, "target": s.target,
-                                   "title": s.title, "weight": s.weight,
-                                   "visibility": s.visibility, "feedback": s.feedback,
-                                   "status": "error", "score": 0.0,
-                                   "max_score": round(question.points * s.weight / total_weight,
-                                                      6),
-                                   "message": problem["message"], "details": {}}
-                                  for s in question.checks]})
-        result = {
-            "schema": 1, "student": who,
-            "submission": {"path": str(path), "kind": "unreadable", "sha256": sha,
-                           "files": [path.name]},
-            "rubric": self._rubric_info(), "status": "error", "error": problem,
-            "checks_mode": self.options.checks, "public_only": self.options.public_only,
-            "score": 0.0, "max_score": self.rubric.max_score, "assessed_max_score": 0.0,
-            "questions": questions, "problems": [problem], "neutralised": [],
-            "environment": _environment("cpu", self.rubric.seed, {}),
-            "timings": {"total_s": round(time.monotonic() - started, 3)},
-            "resources": {}, "options": asdict(self.options),
-            "graded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "key": self.key(sha),
-        }
-        return Graded(result, {})
+            questions.append(QuestionResult(
+                id=str(question.id), title=question.title or "", score=0.0,
+                max_score=question.points, checks=[
+                    CheckResult(id=s.id, kind=s.kind, target=s.target, title=s.title,
+                                weight=s.weight, visibility=s.visibility,
+                                feedback=s.feedback, status="error", score=0.0,
+                                max_score=round(question.points * s.weight / total_weight, 6),
+                                message=problem.message)
+                    for s in question.checks]))
+        return Graded(Result.not_gradable(student=who, submission=info,
+                                          rubric=self.rubric_info(), problem=problem,
+                                          questions=questions,
+                                          **self._context(None, started, self.key(info.sha256))))
+
+    def _failed(self, path: Path, student: str | None, doing: str, exc: BaseException,
+                started: float) -> Graded:
+        """An internal row: the grader itself failed on this submission."""
+        who, info = self._submission_info(path, student, "file" if path.is_file() else "folder")
+        return Graded(Result.internal_failure(
+            student=who, submission=info, rubric=self.rubric_info(),
+            message=f"the grader failed while {doing}: {exc!r}", exc=exc,
+            **self._context(None, started, self.key(info.sha256))))
 
 
 @dataclass
@@ -519,4 +542,4 @@ def grade_path(path: str | Path, rubric: Rubric | str | Path, **options: Any) ->
 
 
 if __name__ == "__main__":  # pragma: no cover - a debugging aid
-    print(json.dumps(grade_path(sys.argv[1], sys.argv[2]).result, indent=1)[:5000])
+    print(grade_path(sys.argv[1], sys.argv[2]).result.to_json()[:5000])

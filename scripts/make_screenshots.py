@@ -30,10 +30,10 @@ def build(root: Path) -> tuple[Path, Path]:
     results = factory.cohort()
     for result in results:
         folder = factory.write_student_dir(result, root)
-        render_student_report(result, folder)
+        render_student_report(factory.typed(result), folder)
     batch = {"wall_s": 318.4, "workers": 2,
              "command": "grader grade class/ --rubric rubrics/csc413-2023-a2.yaml --out out/"}
-    dashboard = render_dashboard(results, root, batch=batch)
+    dashboard = render_dashboard(factory.typed(results), root, batch=batch)
     return root / "bob" / "report.html", dashboard
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.batch.jobs import Graded, Job, content_hash, read_payload
+from grader.result import CheckResult, QuestionResult, Result, RubricInfo, SubmissionInfo
 
 GRADER_VERSION = "hash-v1"
 QUESTIONS = [("1", 2.0), ("2", 1.0), ("3", 0.5)]
@@ -54,22 +55,18 @@ class HashGrader:
         questions = []
         for i, (qid, points) in enumerate(QUESTIONS):
             score = round(points * digest[i] / 255, 4)
-            questions.append({"id": qid, "title": f"question {qid}", "score": score,
-                              "max_score": points, "checks": [
-                                  {"id": "hash", "kind": "hash", "status": "passed"
-                                   if score == points else "failed", "score": score,
-                                   "max_score": points, "message": "", "details": {}}]})
-        result = {
-            "schema": 1, "student": job.student,
-            "submission": {"path": job.source, "kind": "folder" if job.is_folder else "file",
-                           "sha256": content_hash(job.payload)},
-            "rubric": {"id": "hash-rubric"}, "status": "graded", "error": None,
-            "checks_mode": "static",
-            "score": round(sum(q["score"] for q in questions), 4),
-            "max_score": sum(p for _, p in QUESTIONS),
-            "assessed_max_score": sum(p for _, p in QUESTIONS),
-            "questions": questions, "problems": [], "neutralised": [], "key": job.key,
-        }
+            questions.append(QuestionResult(id=qid, title=f"question {qid}", score=score,
+                                            max_score=points, checks=[CheckResult(
+                                                id="hash", kind="hash",
+                                                status="passed" if score == points else "failed",
+                                                score=score, max_score=points)]))
+        result = Result.graded(
+            student=job.student,
+            submission=SubmissionInfo(path=job.source,
+                                      kind="folder" if job.is_folder else "file",
+                                      sha256=content_hash(job.payload)),
+            rubric=RubricInfo(id="hash-rubric", max_score=sum(p for _, p in QUESTIONS)),
+            questions=questions, problems=[], checks_mode="static", key=job.key)
         # A few hundred KB of artifacts, so a kill often lands in the middle of writing them.
         artifacts = {f"artifacts/blob{i}.bin": digest * 4096 for i in range(4)}
         _append(self.log, f"graded {job.student} {os.getpid()}")
@@ -120,11 +117,11 @@ def job_for(path: Path) -> Job:
                key=key, source=str(path))
 
 
-def results_by_student(pairs) -> dict[str, dict]:
+def results_by_student(pairs) -> dict[str, Result]:
     return {job.student: graded.result for job, graded in pairs}
 
 
-def gradebook_text(results: list[dict]) -> str:
+def gradebook_text(results: list[Result]) -> str:
     from grader.reports.gradebook import gradebook_frame
 
     buffer = io.StringIO()

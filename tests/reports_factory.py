@@ -654,3 +654,12 @@ def page_text(html: str, element_id: str | None = None) -> str:
     if element_id and not grab.text and not grab.done:
         raise KeyError(f"no element with id {element_id!r}")
     return " ".join("".join(grab.text).split())
+
+
+def typed(value: Any) -> Any:
+    """A stored record (or a list of them) read back the way the grader reads result.json."""
+    from grader.result import Result
+
+    if isinstance(value, list):
+        return [Result.from_dict(v) for v in value]
+    return Result.from_dict(value)

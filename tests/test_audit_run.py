@@ -18,6 +18,7 @@ from grader.audit.cli import main as audit_main
 from grader.audit.mutants import mutants_for
 from grader.audit.report import format_table, render_html, write_html, write_json
 from grader.audit.run import audit, judge
+from grader.result import Result
 
 RUBRIC = "csc413-f2024-a2"
 CHOSEN = {
@@ -106,19 +107,20 @@ def test_verdicts_for_failures_derived_from_the_real_baseline(audited):
                             "message": c.message})
     baseline = {"status": "graded", "score": kept.score,
                 "assessed_max_score": kept.assessed_max, "questions": list(questions.values())}
-    assert judge(bug, baseline, baseline).verdict == "missed"
-    assert not judge(bug, baseline, baseline).ok
+    typed = Result.from_dict
+    assert judge(bug, typed(baseline), typed(baseline)).verdict == "missed"
+    assert not judge(bug, typed(baseline), typed(baseline)).ok
     worse = copy.deepcopy(baseline)
     worse["questions"][0]["checks"][0].update(status="failed", score=0.0)
     worse["score"] -= baseline["questions"][0]["checks"][0]["score"]
-    assert judge(eq, worse, baseline).verdict == "penalised"
+    assert judge(eq, typed(worse), typed(baseline)).verdict == "penalised"
     internal = copy.deepcopy(baseline)
     internal["questions"][0]["checks"][0].update(status="internal", score=0.0)
-    assert judge(eq, internal, baseline).verdict == "grader failure"
-    assert judge(bug, internal, baseline).verdict == "grader failure"
+    assert judge(eq, typed(internal), typed(baseline)).verdict == "grader failure"
+    assert judge(bug, typed(internal), typed(baseline)).verdict == "grader failure"
     crashed = {"status": "error", "error": {"kind": "syntax", "message": "bad"},
                "score": 0.0, "questions": []}
-    assert judge(bug, crashed, baseline).verdict == "caught"
+    assert judge(bug, typed(crashed), typed(baseline)).verdict == "caught"
 
 
 def test_cli_lists_mutants_without_grading(capsys):

@@ -104,22 +104,22 @@ def _class(tmp_path: Path, n: int = 10) -> list:
     return [job_for(p) for p in make_files(tmp_path / "class", n, special)]
 
 
-def _expected(jobs) -> dict[str, dict]:
+def _expected(jobs) -> dict:
     grader = HashGrader()
     return {j.student: grader.grade_job(j).result for j in jobs
             if j.student not in (f"s{CRASH:03d}", f"s{RAISE:03d}")}
 
 
-def _assert_rows(results: dict[str, dict], jobs, expected: dict[str, dict]) -> None:
+def _assert_rows(results: dict, jobs, expected: dict) -> None:
     assert sorted(results) == sorted(j.student for j in jobs)
     for student, row in expected.items():
         assert results[student] == row, student
     for job in (jobs[CRASH], jobs[RAISE]):
         row = results[job.student]
-        assert row["status"] == "error" and row["error"]["kind"] == "internal"
-        assert row["key"] == job.key and row["score"] == 0.0
-    assert "died" in results[jobs[CRASH].student]["error"]["message"]
-    assert "cannot grade s006" in results[jobs[RAISE].student]["error"]["message"]
+        assert row.status == "internal" and row.error.kind == "internal"
+        assert row.key == job.key and row.score == 0.0
+    assert "died" in results[jobs[CRASH].student].error.message
+    assert "cannot grade s006" in results[jobs[RAISE].student].error.message
 
 
 def test_local_cluster_matches_local_pool_and_keeps_graders_warm(tmp_path):
@@ -135,7 +135,7 @@ def test_local_cluster_matches_local_pool_and_keeps_graders_warm(tmp_path):
     _assert_rows(local, jobs, expected)
     _assert_rows(dasked, jobs, expected)
     assert pool.notes == []  # the local cluster retries exactly `retries` times
-    assert "tried 2 times" in dasked[jobs[CRASH].student]["error"]["message"]
+    assert "tried 2 times" in dasked[jobs[CRASH].student].error.message
     entries = _log(log)
     built = Counter(pid for word, pid, *_ in entries if word == "built")
     assert all(n == 1 for n in built.values())  # one warm grader per worker process
@@ -154,7 +154,7 @@ def test_existing_cluster_same_results_and_client_side_retry(cluster, tmp_path):
     results = results_by_student(pairs)
     _assert_rows(results, jobs, _expected(jobs))
     # The scheduler fails a job at its first worker death; the client reran it once.
-    assert "tried 2 times" in results[jobs[CRASH].student]["error"]["message"]
+    assert "tried 2 times" in results[jobs[CRASH].student].error.message
     assert any("allowed-failures" in note for note in pool.notes)
     # The batch's graders are closed when it ends (on the workers that survived).
     _wait_for(lambda: any(e[0] == "closed" for e in _log(log)), 20, "graders to close")

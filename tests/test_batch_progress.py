@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 
-from grader.batch.progress import Progress, outcome
+from grader.batch.progress import Progress
+from grader.result import Result
 
 
 class Terminal(io.StringIO):
@@ -12,19 +13,25 @@ class Terminal(io.StringIO):
         return True
 
 
-GRADED = {"status": "graded", "questions": [{"id": "4.1", "checks": [{"status": "failed"}]}]}
-STUDENT_ERROR = {"status": "error", "error": {"kind": "corrupt", "message": "not JSON"}}
-INTERNAL = {"status": "error", "error": {"kind": "internal", "message": "worker died"}}
-CHECK_INTERNAL = {"status": "graded", "questions": [
-    {"id": "4.1", "checks": [{"status": "passed"}, {"status": "internal"}]}]}
+def _schema1(**fields) -> Result:
+    """A record as the first version wrote it (schema 1), read through the loader."""
+    return Result.from_dict({"schema": 1, "student": "s", "rubric": {"id": "r"}, **fields})
 
 
-def test_outcome_separates_the_students_fault_from_the_graders():
-    assert outcome(GRADED) == "graded"
-    assert outcome(STUDENT_ERROR) == "error"
-    assert outcome(INTERNAL) == "internal"
-    assert outcome(CHECK_INTERNAL) == "internal"
-    assert outcome({"status": "error", "error": None}) == "error"
+GRADED = _schema1(status="graded",
+                  questions=[{"id": "4.1", "checks": [{"id": "a", "status": "failed"}]}])
+STUDENT_ERROR = _schema1(status="error", error={"kind": "corrupt", "message": "not JSON"})
+INTERNAL = _schema1(status="error", error={"kind": "internal", "message": "worker died"})
+CHECK_INTERNAL = _schema1(status="graded", questions=[
+    {"id": "4.1", "checks": [{"id": "a", "status": "passed"}, {"id": "b", "status": "internal"}]}])
+
+
+def test_schema1_records_separate_the_students_fault_from_the_graders():
+    assert GRADED.status == "graded"
+    assert STUDENT_ERROR.status == "error"
+    assert INTERNAL.status == "internal"
+    assert CHECK_INTERNAL.status == "internal"
+    assert _schema1(status="error", error=None).status == "error"
 
 
 def test_bar_on_a_terminal_shows_done_total_and_failures():

@@ -43,7 +43,8 @@ def test_reference_models_measure_the_handout_counts_and_shapes(name):
     config = measured["configs"]["k3"]
     assert measured["found"] and config["status"] == "ok" and config["problem"] is None
     assert config["parameters"] == {"total": HANDOUT_TOTALS[name],
-                                    "trainable": HANDOUT_TOTALS[name], "without_grad": []}
+                                    "trainable": HANDOUT_TOTALS[name], "without_grad": [],
+                                    "frozen": []}
     assert config["outputs"] == [{"input": s, "shape": [2, 24, s[2], s[3]], "error": None}
                                  for s in SIZES]
     assert config["replayed"] and config["input_affects_output"]

@@ -30,7 +30,7 @@ def grader():
 
 @pytest.fixture(scope="module")
 def reference_result(grader):
-    return grader.grade_path(reference_notebook(RUBRIC)).result
+    return grader.grade_path(reference_notebook(RUBRIC)).result.to_dict()
 
 
 def test_reference_notebook_gets_every_static_point(reference_result):
@@ -52,7 +52,7 @@ def test_a_missing_batchnorm_costs_points_only_where_it_should(grader, tmp_path,
                                                                  reference_result):
     path = edited(RUBRIC, tmp_path / "nobn.ipynb", "PoolUpsampleNet",
                   "            nn.BatchNorm2d(2 * nf),\n", "")
-    r = grader.grade_path(path).result
+    r = grader.grade_path(path).result.to_dict()
     lost = checks_by_status(r)["failed"]
     assert "4.1/architecture" in lost and "4.1/param_count" in lost
     assert not any(uid.startswith(("5.", "6.")) for uid in lost)
@@ -65,7 +65,7 @@ def test_a_missing_batchnorm_costs_points_only_where_it_should(grader, tmp_path,
 def test_hard_coded_colours_pass_the_handout_config_but_not_the_hidden_ones(grader, tmp_path):
     path = edited(RUBRIC, tmp_path / "hardcoded.ipynb", "ConvTransposeNet",
                   "nf, nc = num_filters, num_colours", "nf, nc = num_filters, 24")
-    r = grader.grade_path(path).result
+    r = grader.grade_path(path).result.to_dict()
     statuses = checks_by_status(r)
     assert {"5.1/output_shape", "5.1/param_count", "5.1/architecture"} <= statuses["passed"]
     assert {"5.1/generalises_shape", "5.1/generalises_params"} <= statuses["failed"]
@@ -76,14 +76,14 @@ def test_a_concatenation_in_the_other_order_is_accepted(grader, tmp_path):
                   "torch.cat([x1, x3], dim=1)", "torch.cat([x3, x1], dim=1)")
     path = edited(RUBRIC, path, "UNet", "torch.cat([x, x4], dim=1)", "torch.cat([x4, x], dim=1)",
                   source=path)
-    r = grader.grade_path(path).result
+    r = grader.grade_path(path).result.to_dict()
     assert question_scores(r)["6.1"] == pytest.approx(0.5), checks_by_status(r)
 
 
 def test_syntax_error_is_located_and_other_models_still_graded(grader, tmp_path):
     path = edited(RUBRIC, tmp_path / "syntax.ipynb", "UNet",
                   "        x1 = self.conv1(x)\n", "        x1 = self.conv1(x\n")
-    r = grader.grade_path(path).result
+    r = grader.grade_path(path).result.to_dict()
     assert r["status"] == "graded"
     errors = checks_by_status(r)["error"]
     assert {"6.1/architecture", "6.1/output_shape"} <= errors
@@ -97,7 +97,7 @@ def test_a_hang_in_one_class_costs_only_that_class(tmp_path):
         path = edited(RUBRIC, tmp_path / "hang.ipynb", "PoolUpsampleNet",
                       "        padding = kernel // 2\n",
                       "        padding = kernel // 2\n        while True:\n            pass\n")
-        r = g.grade_path(path).result
+        r = g.grade_path(path).result.to_dict()
     assert {"4.1/architecture", "4.1/param_count"} <= checks_by_status(r)["error"]
     assert any(p["kind"] == "timeout" for p in r["problems"])
     assert question_scores(r)["5.1"] == pytest.approx(0.5)
@@ -106,7 +106,7 @@ def test_a_hang_in_one_class_costs_only_that_class(tmp_path):
 def test_a_corrupt_notebook_is_an_error_row_not_a_crash(grader, tmp_path):
     path = tmp_path / "corrupt.ipynb"
     path.write_text('{"cells": [', encoding="utf-8")
-    r = grader.grade_path(path).result
+    r = grader.grade_path(path).result.to_dict()
     assert r["status"] == "error" and r["score"] == 0
     assert r["error"]["kind"] == "corrupt"
     assert r["student"] == "corrupt"
@@ -116,13 +116,13 @@ def test_a_corrupt_notebook_is_an_error_row_not_a_crash(grader, tmp_path):
 def test_top_level_training_is_left_out_not_run(grader, tmp_path):
     path = with_cell(RUBRIC, tmp_path / "toplevel.ipynb",
                      "import time\nfor epoch in range(25):\n    time.sleep(100)\n")
-    r = grader.grade_path(path).result
+    r = grader.grade_path(path).result.to_dict()
     assert r["score"] == pytest.approx(1.5)
     assert r["timings"]["total_s"] < 60
 
 
 def test_the_same_submission_gets_the_same_grade_twice(grader, reference_result):
-    again = grader.grade_path(reference_notebook(RUBRIC)).result
+    again = grader.grade_path(reference_notebook(RUBRIC)).result.to_dict()
     strip = ("graded_at", "timings", "resources", "environment")
     a = {k: v for k, v in reference_result.items() if k not in strip}
     b = {k: v for k, v in again.items() if k not in strip}
@@ -131,7 +131,7 @@ def test_the_same_submission_gets_the_same_grade_twice(grader, reference_result)
 
 def test_self_check_runs_public_checks_only(tmp_path):
     with Grader(RUBRIC, public_only=True) as g:
-        r = g.grade_path(reference_notebook(RUBRIC)).result
+        r = g.grade_path(reference_notebook(RUBRIC)).result.to_dict()
     skipped = checks_by_status(r)["skipped"]
     assert "4.1/generalises_shape" in skipped and "6.1/generalises_params" in skipped
     assert r["assessed_max_score"] < 1.5
@@ -166,7 +166,7 @@ def test_all_checks_train_the_reference_notebook_to_full_marks(tmp_path):
     """The f2024 rubric's two training questions, judged against the shipped calibration."""
     with Grader("csc413-f2024-a2", checks="all", cache_dir=str(tmp_path)) as g:
         graded = g.grade_path(reference_notebook("csc413-f2024-a2"))
-    r = graded.result
+    r = graded.result.to_dict()
     assert r["score"] == pytest.approx(r["max_score"]), checks_by_status(r)
     acc = next(c for q in r["questions"] for c in q["checks"] if c["kind"] == "accuracy")
     assert acc["details"]["val_acc"] >= acc["details"]["pass_at"]

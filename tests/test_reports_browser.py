@@ -31,8 +31,8 @@ def site(tmp_path_factory) -> dict[str, Path]:
     for result in (factory.failing_result(), factory.crashing_result(),
                    factory.corrupt_result()):
         folder = factory.write_student_dir(result, root)
-        pages[result["student"]] = render_student_report(result, folder)
-    pages["index"] = render_dashboard(factory.cohort(n=8), root)
+        pages[result["student"]] = render_student_report(factory.typed(result), folder)
+    pages["index"] = render_dashboard(factory.typed(factory.cohort(n=8)), root)
     bad = root / "broken.html"
     bad.write_text("<!doctype html><title>broken</title><h1>A page with a bug</h1>"
                    "<script>undefinedFunction();</script>"
@@ -85,7 +85,7 @@ def test_escaped_payload_stays_inert_and_csp_blocks_injected_script(browser, tmp
     result = factory.crashing_result()
     payload = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='x'\">"
     result["problems"][0]["traceback"].append(payload)
-    report = render_student_report(result, tmp_path / "m")
+    report = render_student_report(factory.typed(result), tmp_path / "m")
     load = browser.load(report, width=1000, height=900)
     assert_clean(load)
     assert browser.evaluate("document.title") != "pwned"

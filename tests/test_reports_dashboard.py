@@ -12,7 +12,7 @@ import pytest
 
 from grader.batch.store import safe_name
 from grader.reports import render_dashboard
-from grader.reports.dashboard import classify, summarise
+from grader.reports.dashboard import summarise
 from tests import reports_factory as factory
 from tests.reports_factory import page_text
 
@@ -29,21 +29,22 @@ def cohort() -> list[dict]:
 @pytest.fixture(scope="module")
 def page(cohort, tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("out")
-    path = render_dashboard(cohort, out, batch=BATCH)
+    path = render_dashboard(factory.typed(cohort), out, batch=BATCH)
     assert path == out / "index.html"
     return path.read_text(encoding="utf-8")
 
 
 def test_status_counts_separate_student_errors_from_grader_problems(cohort, page):
-    s = summarise(cohort)
-    assert classify(factory.corrupt_result()) == "error"
-    assert classify(factory.grader_crash_result()) == "internal"
+    s = summarise(factory.typed(cohort))
+    assert factory.typed(factory.corrupt_result()).status == "error"
+    assert factory.typed(factory.grader_crash_result()).status == "internal"
+    # erin's one internal check makes her row internal too: a TA must look before release.
     assert (s["status"]["graded"], s["status"]["error"], s["status"]["internal"]) == (
-        len(cohort) - 2, 1, 1)
+        len(cohort) - 3, 1, 2)
     assert s["internal_checks"] == 1  # erin's gradient check
     overview = page_text(page, "overview")
     assert f"{len(cohort)} submissions" in overview
-    assert f"{len(cohort) - 2} graded" in overview
+    assert f"{len(cohort) - 3} graded" in overview
     assert "1 could not be graded (submission at fault)" in overview
     assert "2 internal grader problems (1 submission, 1 check)" in overview
 
@@ -52,8 +53,9 @@ def test_histogram_counts_every_graded_submission(cohort, page):
     svg = re.search(r'<svg class="hist".*?</svg>', page, flags=re.S).group(0)
     bins = [int(n) for n in re.findall(r"<title>\d+–\d+ %: (\d+)</title>", svg)]
     assert len(bins) == 10
-    assert sum(bins) == summarise(cohort)["graded"]
-    perfect = sum(1 for r in cohort if classify(r) == "graded" and r["score"] == r["max_score"])
+    assert sum(bins) == summarise(factory.typed(cohort))["graded"]
+    perfect = sum(1 for r in factory.typed(cohort)
+                  if r.status == "graded" and r.score == r.max_score)
     assert bins[-1] >= perfect >= 1
 
 
@@ -110,7 +112,7 @@ def test_students_table_links_every_report_in_stable_order(cohort, page):
 
 def test_odd_student_ids_link_to_the_folder_the_batch_writes(tmp_path):
     odd = factory.passing_result("Ann O'Neil/../x <b>")
-    html = render_dashboard([odd], tmp_path).read_text(encoding="utf-8")
+    html = render_dashboard(factory.typed([odd]), tmp_path).read_text(encoding="utf-8")
     assert f'href="{safe_name(odd["student"])}/report.html"' in html
     assert "<b>" not in html.split('<table class="students"')[1]
     assert "Ann O&#39;Neil/../x &lt;b&gt;" in html
@@ -126,7 +128,7 @@ def test_batch_information(page):
 
 
 def test_batch_information_is_derived_when_not_given(cohort, tmp_path):
-    html = render_dashboard(cohort, tmp_path).read_text(encoding="utf-8")
+    html = render_dashboard(factory.typed(cohort), tmp_path).read_text(encoding="utf-8")
     batch = page_text(html, "batch")
     assert "wall time not recorded" in batch
     assert "started 2026-11-22 13:05 UTC" in batch and "mode all" in batch
@@ -153,6 +155,6 @@ def test_dashboard_for_rendered_results_on_disk(tmp_path):
     results = [factory.passing_result(), factory.corrupt_result()]
     for r in results:
         factory.write_student_dir(r, tmp_path)
-    path = render_dashboard(results, tmp_path)
+    path = render_dashboard(factory.typed(results), tmp_path)
     for r in results:
         assert (Path(path).parent / safe_name(r["student"]) / "result.json").is_file()

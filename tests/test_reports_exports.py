@@ -20,7 +20,7 @@ ALL = [factory.passing_result, factory.failing_result, factory.crashing_result,
 @pytest.mark.parametrize("make", ALL, ids=lambda f: f.__name__)
 def test_gradescope_export_is_valid_and_totals_match(make, tmp_path):
     result = make()
-    doc = export_gradescope(result, tmp_path / "results.json")
+    doc = export_gradescope(factory.typed(result), tmp_path / "results.json")
     assert json.loads((tmp_path / "results.json").read_text()) == doc
     assert validate_gradescope(doc) == []
     assert structural_errors(doc, GRADESCOPE_SCHEMA) == []
@@ -36,7 +36,7 @@ def test_gradescope_export_is_valid_and_totals_match(make, tmp_path):
 
 def test_gradescope_visibility_follows_feedback():
     result = factory.failing_result()
-    tests = {t["number"]: t for t in to_gradescope(result)["tests"]}
+    tests = {t["number"]: t for t in to_gradescope(factory.typed(result))["tests"]}
     for q in result["questions"]:
         for i, c in enumerate(q["checks"], 1):
             t = tests[f"{q['id']}.{i}"]
@@ -56,12 +56,12 @@ def test_gradescope_visibility_follows_feedback():
 
 
 def test_gradescope_output_locates_student_failures():
-    doc = to_gradescope(factory.crashing_result())
+    doc = to_gradescope(factory.typed(factory.crashing_result()))
     assert "Your code raised an exception at cell 12, line 27" in doc["output"]
     first = doc["tests"][0]
     assert "out2 = self.block2(out1_pooled)" in first["output"]
     assert doc["execution_time"] == round(factory.crashing_result()["timings"]["total_s"])
-    corrupt = to_gradescope(factory.corrupt_result())
+    corrupt = to_gradescope(factory.typed(factory.corrupt_result()))
     assert corrupt["tests"][0]["name"] == "Submission could not be graded"
     assert "not valid JSON" in corrupt["tests"][0]["output"]
 
@@ -79,14 +79,14 @@ BAD = {
 
 @pytest.mark.parametrize("breakage", list(BAD), ids=list(BAD))
 def test_gradescope_validation_rejects_malformed_documents(breakage):
-    doc = copy.deepcopy(to_gradescope(factory.failing_result()))
+    doc = copy.deepcopy(to_gradescope(factory.typed(factory.failing_result())))
     BAD[breakage](doc)
     assert validate_gradescope(doc), breakage
     assert structural_errors(doc, GRADESCOPE_SCHEMA), breakage
 
 
 def test_gradescope_score_may_live_on_tests_only():
-    doc = to_gradescope(factory.passing_result())
+    doc = to_gradescope(factory.typed(factory.passing_result()))
     doc.pop("score")
     assert validate_gradescope(doc) == [] and structural_errors(doc, GRADESCOPE_SCHEMA) == []
 
@@ -96,7 +96,7 @@ def test_export_refuses_to_write_an_invalid_document(tmp_path, monkeypatch):
 
     monkeypatch.setattr(gs, "_test_visibility", lambda check: "students")
     with pytest.raises(ValueError, match="invalid Gradescope"):
-        gs.export_gradescope(factory.passing_result(), tmp_path / "results.json")
+        gs.export_gradescope(factory.typed(factory.passing_result()), tmp_path / "results.json")
     assert not (tmp_path / "results.json").exists()
 
 
@@ -109,7 +109,7 @@ def read_csv(path) -> list[list[str]]:
 def test_canvas_csv_layout_and_scaled_grades(tmp_path):
     results = [factory.failing_result(), factory.passing_result(), factory.corrupt_result()]
     path = tmp_path / "canvas.csv"
-    export_canvas(results, path, assignment_name="PA2", points_possible=100,
+    export_canvas(factory.typed(results), path, assignment_name="PA2", points_possible=100,
                   assignment_id=48213)
     rows = read_csv(path)
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "PA2 (48213)"]
@@ -125,7 +125,8 @@ def test_canvas_csv_layout_and_scaled_grades(tmp_path):
 
 def test_canvas_zero_errors_and_new_assignment_header(tmp_path):
     path = tmp_path / "canvas.csv"
-    export_canvas([factory.corrupt_result()], path, assignment_name="PA2 (autograded)",
+    export_canvas(factory.typed([factory.corrupt_result()]), path,
+                  assignment_name="PA2 (autograded)",
                   points_possible=3, zero_errors=True)
     rows = read_csv(path)
     assert rows[0][5] == "PA2 (autograded)" and rows[2][5] == "0.0"
@@ -142,7 +143,7 @@ def test_canvas_roster_maps_ids_and_reports_unmatched(tmp_path):
         "\"Twin, Two\",9004,1000000002,twin,LEC0101,6\n", encoding="utf-8")
     results = [factory.passing_result(), factory.failing_result(),
                factory.passing_result("twin"), factory.passing_result("zed")]
-    frame = export_canvas(results, tmp_path / "c.csv", assignment_name="PA2",
+    frame = export_canvas(factory.typed(results), tmp_path / "c.csv", assignment_name="PA2",
                           points_possible=10, roster=roster)
     rows = {r[0]: r for r in read_csv(tmp_path / "c.csv")[2:]}
     assert rows["Lee, Alice"][:5] == ["Lee, Alice", "9001", "1004455667", "ALICE", "LEC0101"]

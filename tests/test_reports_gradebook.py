@@ -21,15 +21,20 @@ def cohort() -> list[dict]:
 
 
 def test_columns_rows_and_values(cohort, tmp_path):
-    frame = write_gradebook(cohort, tmp_path / "gradebook.csv")
-    assert list(frame.columns) == ["student", *QIDS, "total", "max", "status", "error", "review"]
+    frame = write_gradebook(factory.typed(cohort), tmp_path / "gradebook.csv")
+    assert list(frame.columns) == ["student", *QIDS, "total", "assessed_max", "max", "status",
+                                   "error", "review"]
     assert list(frame["student"]) == sorted(r["student"] for r in cohort)
-    by_student = {r["student"]: r for r in cohort}
+    by_student = {r.student: r for r in factory.typed(cohort)}
     for _, row in frame.iterrows():
         result = by_student[row["student"]]
-        assert row["total"] == pytest.approx(result["score"], abs=1e-4)
-        assert row["max"] == result["max_score"]
-        assert row["status"] == result["status"]
+        if result.assessed_max_score or result.status == "error":
+            assert row["total"] == pytest.approx(result.score, abs=1e-4)
+        else:   # nothing assessed (the grader crashed): blank, not 0
+            assert math.isnan(row["total"])
+        assert row["max"] == result.max_score
+        assert row["status"] == result.status
+        result = next(r for r in cohort if r["student"] == row["student"])
         for q in result["questions"]:
             assert row[q["id"]] == pytest.approx(q["score"], abs=1e-4)
         if result["questions"]:
@@ -38,7 +43,7 @@ def test_columns_rows_and_values(cohort, tmp_path):
 
 def test_csv_reads_back_identically(cohort, tmp_path):
     path = tmp_path / "gradebook.csv"
-    frame = write_gradebook(cohort, path)
+    frame = write_gradebook(factory.typed(cohort), path)
     back = pd.read_csv(path, dtype={"student": str, "status": str, "error": str,
                                     "review": str}, keep_default_na=False, na_values={
         q: [""] for q in [*QIDS, "total", "max"]})
@@ -48,7 +53,7 @@ def test_csv_reads_back_identically(cohort, tmp_path):
 
 
 def test_error_students_keep_a_row_with_the_reason(cohort, tmp_path):
-    frame = write_gradebook(cohort, tmp_path / "g.csv").set_index("student")
+    frame = write_gradebook(factory.typed(cohort), tmp_path / "g.csv").set_index("student")
     dave = frame.loc["dave"]
     assert dave["status"] == "error" and dave["total"] == 0.0
     assert all(math.isnan(dave[q]) for q in QIDS)
@@ -62,14 +67,23 @@ def test_error_students_keep_a_row_with_the_reason(cohort, tmp_path):
 
 
 def test_questions_from_another_rubric_get_their_own_columns(tmp_path):
-    frame = write_gradebook([factory.passing_result(), factory.finetune_result()],
+    frame = write_gradebook(factory.typed([factory.passing_result(), factory.finetune_result()]),
                             tmp_path / "g.csv").set_index("student")
     assert list(frame.columns[:8]) == [*QIDS, "C.1", "C.2"]
     assert math.isnan(frame.loc["alice"]["C.1"]) and math.isnan(frame.loc["gina"]["4.1"])
     assert frame.loc["gina"]["C.1"] == pytest.approx(0.5)
 
 
-def test_static_mode_is_flagged_for_review(tmp_path):
-    frame = write_gradebook([factory.passing_result(mode="static")], tmp_path / "g.csv")
-    assert frame.loc[0, "review"] == "static checks only"
-    assert frame.loc[0, "4.2"] == 0.0
+def test_unassessed_questions_are_blank_not_zero(tmp_path):
+    """A static run never tells a student they scored 0 on a question nobody assessed."""
+    path = tmp_path / "g.csv"
+    frame = write_gradebook(factory.typed([factory.passing_result(mode="static")]), path)
+    assert frame.loc[0, "review"] == "not assessed in this run: 4.2, 5.2, 6.2"
+    for qid in ("4.2", "5.2", "6.2"):
+        assert math.isnan(frame.loc[0, qid])
+    assert frame.loc[0, "4.1"] == pytest.approx(0.5)
+    assert frame.loc[0, "assessed_max"] == pytest.approx(1.5)
+    assert frame.loc[0, "max"] == pytest.approx(3.0)
+    row = path.read_text(encoding="utf-8").splitlines()[1].split(",")
+    header = path.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert row[header.index("4.2")] == "" and row[header.index("total")] == "1.5"

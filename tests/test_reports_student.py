@@ -16,7 +16,7 @@ from tests.reports_factory import page_text
 
 def render(result: dict, folder: Path, audience: str = "student") -> str:
     factory.write_student_dir(result, folder.parent)
-    path = render_student_report(result, folder, audience=audience)
+    path = render_student_report(factory.typed(result), folder, audience=audience)
     assert path == folder / "report.html"
     return path.read_text(encoding="utf-8")
 
@@ -27,7 +27,7 @@ def bob(tmp_path_factory) -> tuple[dict, str, str]:
     result = factory.failing_result()
     root = tmp_path_factory.mktemp("class")
     student = render(result, root / "bob")
-    ta = Path(render_student_report(result, root / "bob", audience="ta",
+    ta = Path(render_student_report(factory.typed(result), root / "bob", audience="ta",
                                     filename="report-ta.html")).read_text(encoding="utf-8")
     return result, student, ta
 
@@ -127,7 +127,7 @@ def test_samples_outside_the_student_folder_are_not_embedded(tmp_path):
     folder = tmp_path / "bob"
     (folder / "artifacts").mkdir(parents=True)
     (folder / "artifacts" / "not-a-png.png").write_text("<svg onload=alert(1)>")
-    html = render_student_report(result, folder).read_text(encoding="utf-8")
+    html = render_student_report(factory.typed(result), folder).read_text(encoding="utf-8")
     assert "data:image/png" not in html.split('id="q-6-2"')[0]
     assert page_text(html, "q-4-2").count("samples picture was not available") == 1
     assert "onload=alert" not in html
@@ -143,7 +143,7 @@ def test_hidden_checks_follow_the_rubric_for_students_and_not_for_tas(tmp_path):
     verdict["details"]["configs"]["narrow"]["runs"][0]["found"] = [7, 7, 7, 7]
     none.update(title="NONE-TITLE", message="NONE-MESSAGE")
     student = render(result, tmp_path / "bob")
-    ta = render_student_report(result, tmp_path / "bob", audience="ta",
+    ta = render_student_report(factory.typed(result), tmp_path / "bob", audience="ta",
                                filename="ta.html").read_text(encoding="utf-8")
 
     assert "VERDICT-TITLE" in student and "Failed VERDICT-TITLE" in page_text(student, "q-5-1")
@@ -164,7 +164,7 @@ def test_hidden_checks_follow_the_rubric_for_students_and_not_for_tas(tmp_path):
 
 def test_hidden_full_feedback_shows_everything_to_students():
     result = factory.failing_result()
-    view = student_view(result, "student")
+    view = student_view(factory.typed(result), "student")
     q61 = next(q for q in view["questions"] if q["id"] == "6.1")
     full = next(c for c in q61["checks"] if c["id"] == "generalises_shape")
     assert full["hidden"] and full["level"] == "full" and full["details"]["configs"]
@@ -206,7 +206,7 @@ def test_grader_failure_is_not_blamed_on_the_student(tmp_path):
     assert "The grader failed on this submission" in page_text(html, "not-graded")
     assert "not with your work" in page_text(html, "not-graded")
     assert "BrokenPipeError" not in html and "grader/batch/local.py" not in html
-    ta = render_student_report(result, tmp_path / "frank", audience="ta",
+    ta = render_student_report(factory.typed(result), tmp_path / "frank", audience="ta",
                                filename="ta.html").read_text(encoding="utf-8")
     assert "BrokenPipeError: [Errno 32] Broken pipe" in page_text(ta, "not-graded")
 
@@ -214,7 +214,7 @@ def test_grader_failure_is_not_blamed_on_the_student(tmp_path):
 def test_internal_check_is_flagged_and_its_grader_message_kept_for_tas(tmp_path):
     result = factory.internal_result()
     student = render(result, tmp_path / "erin")
-    ta = render_student_report(result, tmp_path / "erin", audience="ta",
+    ta = render_student_report(factory.typed(result), tmp_path / "erin", audience="ta",
                                filename="ta.html").read_text(encoding="utf-8")
     q61 = page_text(student, "q-6-1")
     assert "Grader problem Every parameter receives a gradient (UNet)" in q61
@@ -228,8 +228,11 @@ def test_static_mode_says_what_was_assessed(tmp_path):
     result = factory.passing_result(mode="static")
     html = render(result, tmp_path / "alice")
     text = page_text(html)
-    assert (f"at most {fmt_points(result['assessed_max_score'])} of "
-            f"{fmt_points(result['max_score'])} points could be earned here") in text
+    assert (f"{fmt_points(result['assessed_max_score'])} of the rubric's "
+            f"{fmt_points(result['max_score'])} points were assessed in this run; not assessed "
+            "in this run: 4.2, 5.2, 6.2") in text
+    assert "not assessed in this run" in page_text(html, "summary")
+    assert f"1.50 / {fmt_points(result['assessed_max_score'])}" in page_text(html, "score")
     assert "Not run Trains to the reference's accuracy (UNet)" in page_text(html, "q-6-2")
 
 
@@ -257,7 +260,7 @@ def test_student_controlled_text_is_escaped(tmp_path):
     arch["details"]["table"][0]["student"] = HOSTILE
     arch["details"]["table"][0]["status"] = "mismatch"
     result["questions"][0]["checks"][0] = arch
-    html = render_student_report(result, tmp_path / "m").read_text(encoding="utf-8")
+    html = render_student_report(factory.typed(result), tmp_path / "m").read_text(encoding="utf-8")
     assert "<script" not in html.lower()
     assert "<img src=x" not in html
     assert "&lt;script&gt;document.title=&#34;pwned&#34;&lt;/script&gt;" in html
@@ -280,7 +283,7 @@ def test_filename_and_artifacts_root_for_the_self_check(tmp_path):
     result = factory.failing_result()
     artifacts = factory.write_student_dir(result, tmp_path / "work")
     cwd = tmp_path / "cwd"
-    path = render_student_report(result, cwd, filename="grader-report.html",
+    path = render_student_report(factory.typed(result), cwd, filename="grader-report.html",
                                  artifacts_root=artifacts)
     assert path == cwd / "grader-report.html"
     assert path.read_text(encoding="utf-8").count('<img class="samples"') == 3
@@ -288,4 +291,17 @@ def test_filename_and_artifacts_root_for_the_self_check(tmp_path):
 
 def test_unknown_audience_is_refused():
     with pytest.raises(ValueError, match="audience"):
-        student_view(factory.passing_result(), "parent")
+        student_view(factory.typed(factory.passing_result()), "parent")
+
+
+def test_fine_tuning_whose_training_step_did_not_complete_renders(tmp_path):
+    """A real 2020 notebook: its train() ran but took no step, so `changed` is None (this once
+    made the template raise and aborted a whole batch)."""
+    result = factory.finetune_result()
+    for q in result["questions"]:
+        for c in q["checks"]:
+            c["details"].update(changed=None, unchanged_count=None)
+    for audience in ("student", "ta"):
+        html = render_student_report(factory.typed(result), tmp_path / audience,
+                                     audience=audience).read_text(encoding="utf-8")
+        assert "not measured (the training step did not complete)" in html

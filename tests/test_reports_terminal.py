@@ -14,7 +14,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def test_per_question_rows_with_scores_and_reasons():
     result = factory.failing_result()
-    text = format_terminal_summary(result)
+    text = format_terminal_summary(factory.typed(result))
     assert text.splitlines()[1].startswith(f"score {fmt_points(result['score'])} / 3.00")
     for q in result["questions"]:
         assert re.search(rf"^{re.escape(q['id'])}\s+{re.escape(q['title'])}\s+"
@@ -32,17 +32,17 @@ def test_hidden_checks_respected():
     verdict = result["questions"][0]["checks"][5]
     none.update(title="NONE-TITLE", message="NONE-MESSAGE")
     verdict.update(title="VERDICT-TITLE", message="VERDICT-MESSAGE")
-    student = format_terminal_summary(result)
+    student = format_terminal_summary(factory.typed(result))
     assert "VERDICT-TITLE [hidden check]" in student and "VERDICT-MESSAGE" not in student
     assert "NONE" not in student
     assert "+ 1 hidden check(s), counted in the total above" in student
-    ta = format_terminal_summary(result, audience="ta")
+    ta = format_terminal_summary(factory.typed(result), audience="ta")
     assert "NONE-TITLE [hidden · students see: none]" in ta
     assert "      VERDICT-MESSAGE" in ta  # a failed check's reason, shown to TAs
 
 
 def test_failures_located_with_traceback():
-    text = format_terminal_summary(factory.crashing_result())
+    text = format_terminal_summary(factory.typed(factory.crashing_result()))
     assert "Your code raised an exception at cell 12, line 27" in text
     assert "    |     out2 = self.block2(out1_pooled)" in text
     assert "Memory limit exceeded at cell 16, line 9" in text
@@ -50,19 +50,20 @@ def test_failures_located_with_traceback():
 
 
 def test_not_graded_submission():
-    text = format_terminal_summary(factory.corrupt_result(), report_path="./grader-report.html")
+    text = format_terminal_summary(factory.typed(factory.corrupt_result()),
+                                   report_path="./grader-report.html")
     assert "NOT GRADED: The submission could not be read" in text
     assert "not valid JSON" in text
     assert text.rstrip().endswith("Full report: ./grader-report.html")
-    crash = format_terminal_summary(factory.grader_crash_result())
+    crash = format_terminal_summary(factory.typed(factory.grader_crash_result()))
     assert "course staff will review it" in crash and "BrokenPipe" not in crash
 
 
 def test_colour_only_when_asked(monkeypatch):
     result = factory.internal_result()
-    coloured = format_terminal_summary(result, colour=True)
+    coloured = format_terminal_summary(factory.typed(result), colour=True)
     assert "\x1b[35m?\x1b[0m" in coloured  # internal in magenta
-    assert ANSI.sub("", coloured) == format_terminal_summary(result)
+    assert ANSI.sub("", coloured) == format_terminal_summary(factory.typed(result))
     assert not wants_colour(io.StringIO())
 
     class Tty(io.StringIO):

@@ -16,6 +16,7 @@ from typing import Any
 
 from grader.audit.report import format_table, write_html, write_json
 from grader.audit.run import AuditReport, MutantResult, audit
+from grader.result import Result
 
 __all__ = ["add_parser", "build_parser", "main", "run_audit"]
 
@@ -60,7 +61,7 @@ class _GraderPerThread:
         self.all: list[Any] = []
         self.lock = threading.Lock()
 
-    def __call__(self, path: Path, student: str) -> dict[str, Any]:
+    def __call__(self, path: Path, student: str) -> Result:
         from grader.pipeline import Grader
 
         g = getattr(self.local, "grader", None)

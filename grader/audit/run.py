@@ -21,8 +21,9 @@ from typing import Any
 import nbformat
 
 from grader.audit.mutants import Mutant, mutants_for, reference_notebook_path
+from grader.result import CheckResult, Result, SubmissionInfo
 
-GradeFn = Callable[[Path, str], dict[str, Any]]
+GradeFn = Callable[[Path, str], Result]
 EPS = 1e-9
 BASELINE = "reference"
 
@@ -165,60 +166,56 @@ class AuditReport:
                 "mutants": [r.to_dict() for r in self.results]}
 
 
-def _flatten(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for q in result.get("questions") or []:
-        for c in q.get("checks") or []:
-            out[f"{q['id']}/{c['id']}"] = {**c, "question": str(q["id"])}
-    return out
+def _flatten(result: Result) -> dict[str, tuple[str, CheckResult]]:
+    return {f"{q.id}/{c.id}": (q.id, c) for q in result.questions for c in q.checks}
 
 
-def _baseline_problems(result: dict[str, Any]) -> list[str]:
+def _baseline_problems(result: Result) -> list[str]:
     problems = []
-    if result.get("status") != "graded":
-        err = result.get("error") or {}
-        problems.append(f"the reference was not graded: {err.get('message', 'unknown error')}")
-    for label, c in _flatten(result).items():
-        if c.get("status") not in ("passed", "skipped"):
-            problems.append(f"{label}: {c.get('status')}: {c.get('message', '')}")
-    score, assessed = result.get("score", 0.0), result.get("assessed_max_score", 0.0)
+    if result.status != "graded":
+        message = result.error.message if result.error else "unknown error"
+        problems.append(f"the reference was not graded: {message}")
+    for label, (_, c) in _flatten(result).items():
+        if c.status not in ("passed", "skipped"):
+            problems.append(f"{label}: {c.status}: {c.message}")
+    score, assessed = result.score, result.assessed_max_score
     if score + 1e-6 < assessed and not problems:
         problems.append(f"the reference scores {score:.3f} of {assessed:.3f} assessed points")
     return problems
 
 
-def judge(mutant: Mutant, result: dict[str, Any], baseline: dict[str, Any],
+def judge(mutant: Mutant, result: Result, baseline: Result,
           seconds: float = 0.0, diff: str = "") -> MutantResult:
     """Compare one mutant's result with the baseline's, check by check."""
     base = _flatten(baseline)
     mine = _flatten(result)
     checks = []
-    for label, b in base.items():
-        c = mine.get(label, {"status": "missing", "score": 0.0, "message": "check not in result"})
+    for label, (question, b) in base.items():
+        c = mine[label][1] if label in mine else CheckResult(
+            id=b.id, kind=b.kind, status="missing", score=0.0, max_score=b.max_score,
+            message="check not in result")
         checks.append(CheckOutcome(
-            question=b["question"], check=str(b["id"]), kind=str(b.get("kind", "")),
-            target=b.get("target"), status=str(c.get("status")), score=float(c.get("score", 0)),
-            max_score=float(b.get("max_score", 0)), baseline_score=float(b.get("score", 0)),
-            message=str(c.get("message") or "")))
-    score = float(result.get("score") or 0.0)
-    assessed = float(result.get("assessed_max_score") or 0.0)
-    res = MutantResult(mutant, "", score, assessed, float(baseline.get("score") or 0.0),
-                       checks, seconds, diff)
+            question=question, check=b.id, kind=b.kind, target=b.target, status=c.status,
+            score=c.score, max_score=b.max_score, baseline_score=b.score, message=c.message))
+    score = result.score
+    assessed = result.assessed_max_score
+    res = MutantResult(mutant, "", score, assessed, baseline.score, checks, seconds, diff)
     lost = [c for c in res.lost_checks if c.status != "internal"]
     internal = res.internal_checks
-    graded = result.get("status") == "graded"
+    graded = result.status == "graded"
+    grader_fault = result.status == "internal"
     if not graded:
-        err = result.get("error") or {}
-        res.note = f"not graded ({err.get('kind', 'error')}): {err.get('message', '')}"
+        err = result.error
+        res.note = (f"not graded ({err.kind if err else 'error'}): "
+                    f"{err.message if err else ''}")
     target_checks = [c for c in checks if c.target == mutant.target]
-    assessed_here = [c for c in target_checks if base[c.label].get("status") != "skipped"
+    assessed_here = [c for c in target_checks if base[c.label][1].status != "skipped"
                      and c.status != "skipped"]
-    grader_fault = (not graded and (result.get("error") or {}).get("kind") == "internal")
     if mutant.equivalent:
         full = graded and not res.lost_checks and score + 1e-6 >= res.baseline_score
         res.verdict = ("grader failure" if internal or grader_fault else
                        "kept" if full else "penalised")
-    elif lost or (not graded and not grader_fault):
+    elif lost or result.status == "error":
         res.verdict = "caught"
     elif internal or grader_fault:
         res.verdict = "grader failure"
@@ -270,8 +267,10 @@ def audit(rubric: Any, grade: GradeFn, *, mutants: Sequence[Mutant] | None = Non
             try:
                 result = grade(paths[m.id], m.id)
             except Exception as exc:  # the grade callable itself failed: a grader failure
-                res = judge(m, {"status": "error", "error": {"kind": "internal",
-                                                             "message": repr(exc)}}, baseline)
+                failed = Result.internal_failure(
+                    student=m.id, submission=SubmissionInfo(path=str(paths[m.id])),
+                    rubric=baseline.rubric, message=repr(exc), exc=exc)
+                res = judge(m, failed, baseline)
                 res.note = f"grade() raised {exc!r}"
             else:
                 res = judge(m, result, baseline, diff=m.diff(notebook))
@@ -290,8 +289,8 @@ def audit(rubric: Any, grade: GradeFn, *, mutants: Sequence[Mutant] | None = Non
             tmp.cleanup()
     return AuditReport(
         rubric_id=rubric.id, rubric_title=getattr(rubric, "title", rubric.id),
-        checks_mode=str(baseline.get("checks_mode") or checks_mode), reference=str(ref_path),
-        baseline_score=float(baseline.get("score") or 0.0),
-        baseline_assessed_max=float(baseline.get("assessed_max_score") or 0.0),
+        checks_mode=baseline.checks_mode or checks_mode, reference=str(ref_path),
+        baseline_score=baseline.score,
+        baseline_assessed_max=baseline.assessed_max_score,
         baseline_problems=_baseline_problems(baseline), results=results,
         wall_s=time.monotonic() - started, checks=list(_flatten(baseline)))

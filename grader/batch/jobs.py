@@ -10,11 +10,11 @@ import hashlib
 import io
 import shutil
 import tempfile
-import traceback
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from grader.result import Result, RubricInfo, SubmissionInfo
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,12 @@ class Job:
     is_folder: bool
     key: str
     source: str          # the original path, for the record
+    rubric: RubricInfo | None = None   # for a result row even when no grader could be built
 
 
 @dataclass
 class Graded:
-    result: dict[str, Any]
+    result: Result
     artifacts: dict[str, bytes] = field(default_factory=dict)
 
 
@@ -80,18 +81,10 @@ class Materialised:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def internal_failure(job: Job, message: str, rubric: dict | None = None,
-                     exc: BaseException | None = None) -> Graded:
+def internal_failure(job: Job, message: str, exc: BaseException | None = None) -> Graded:
     """A result row for a submission the grader itself failed on: never blamed on the student."""
-    tb = traceback.format_exception(exc) if exc else []
-    return Graded({
-        "schema": 1, "student": job.student,
-        "submission": {"path": job.source, "kind": "folder" if job.is_folder else "file",
-                       "sha256": content_hash(job.payload)},
-        "rubric": rubric or {}, "status": "error",
-        "error": {"kind": "internal", "message": message, "cell": None, "line": None,
-                  "traceback": [line.rstrip("\n") for line in tb][-20:]},
-        "score": 0.0, "max_score": (rubric or {}).get("max_score", 0.0),
-        "assessed_max_score": 0.0, "questions": [], "problems": [], "neutralised": [],
-        "key": job.key,
-    })
+    submission = SubmissionInfo(path=job.source, kind="folder" if job.is_folder else "file",
+                                sha256=content_hash(job.payload), files=[job.name])
+    return Graded(Result.internal_failure(student=job.student, submission=submission,
+                                          rubric=job.rubric or RubricInfo(id=""),
+                                          message=message, exc=exc, key=job.key))

@@ -16,17 +16,7 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-
-def outcome(result: dict) -> str:
-    """graded | error (the submission could not be graded) | internal (the grader's fault)."""
-    if result.get("status") == "error":
-        kind = (result.get("error") or {}).get("kind")
-        return "internal" if kind == "internal" else "error"
-    for question in result.get("questions") or []:
-        for check in question.get("checks") or []:
-            if check.get("status") == "internal":
-                return "internal"
-    return "graded"
+from grader.result import Result
 
 
 class Progress:
@@ -57,9 +47,9 @@ class Progress:
     def failures(self) -> int:
         return self.counts["error"] + self.counts["internal"]
 
-    def advance(self, result: dict) -> str:
+    def advance(self, result: Result) -> str:
         """Count one finished submission; returns its outcome word."""
-        word = outcome(result)
+        word = result.status
         self.counts[word] += 1
         if self._bar is not None:
             self._refresh_postfix()

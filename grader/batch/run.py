@@ -18,11 +18,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from grader.batch.jobs import Job, content_hash, read_payload
+from grader import faults
+from grader.batch.jobs import Job, content_hash, internal_failure, read_payload
 from grader.batch.progress import Progress
-from grader.batch.store import ResultStore, safe_name
+from grader.batch.store import ResultStore, atomic_write_text, safe_name
 from grader.ingest.submission import discover, student_id
 from grader.pipeline import Grader, GraderFactory, Options
+from grader.result import Result
 
 
 @dataclass
@@ -37,6 +39,12 @@ class BatchSummary:
     index: Path | None
     gradebook: Path | None
     ignored: list[tuple[str, str]] = field(default_factory=list)
+    failed_outputs: list[str] = field(default_factory=list)   # class files not written
+
+    @property
+    def needs_attention(self) -> bool:
+        """Some rows are grader failures, or a class output could not be written."""
+        return bool(self.internal or self.failed_outputs)
 
 
 def unique_students(paths: list[Path], pattern: str | None) -> list[tuple[str, Path]]:
@@ -60,34 +68,130 @@ def make_jobs(paths: list[Path], grader: Grader) -> list[Job]:
         except OSError as exc:
             payload, is_folder = f"unreadable: {exc}".encode(), False
         jobs.append(Job(student=student, name=path.name, payload=payload, is_folder=is_folder,
-                        key=grader.key(content_hash(payload)), source=str(path)))
+                        key=grader.key(content_hash(payload)), source=str(path),
+                        rubric=grader.rubric_info()))
     return jobs
 
 
-def write_student_outputs(result: dict[str, Any], folder: Path) -> None:
+def write_student_outputs(result: Result, folder: Path) -> None:
     """The student's report (hidden checks as the rubric allows) and the TA's full view."""
     from grader.reports.gradescope import export_gradescope
     from grader.reports.student import render_student_report
 
+    faults.point("report", result.student)
     render_student_report(result, folder, audience="student")
     render_student_report(result, folder, audience="ta", filename="report-ta.html")
     export_gradescope(result, folder / "results.json")
 
 
-def write_class_outputs(results: list[dict[str, Any]], out: Path, grader: Grader,
+def save_student(store: ResultStore, result: Result, artifacts: dict[str, bytes]) -> Result:
+    """Store a result and write its reports; a failure here makes the row `internal`, with a
+    plain report for the student and the traceback for staff, and never reaches the batch."""
+    try:
+        store.save(result, artifacts)
+        write_student_outputs(result, store.student_dir(result.student))
+        return result
+    except Exception as exc:
+        failed = Result.internal_failure(
+            student=result.student, submission=result.submission, rubric=result.rubric,
+            message=f"the grader could not write this student's report: {exc!r}", exc=exc,
+            previous=result)
+        store.save(failed)
+        write_plain_reports(failed, store.student_dir(failed.student))
+        return failed
+
+
+def write_plain_reports(result: Result, folder: Path) -> None:
+    """Minimal reports written without templates, for a result the renderer failed on."""
+    from grader.reports.plain import plain_report
+
+    for audience, name in (("student", "report.html"), ("ta", "report-ta.html")):
+        atomic_write_text(folder / name, plain_report(result, audience))
+
+
+def write_class_outputs(results: list[Result], out: Path, grader: Grader,
                         batch: dict[str, Any], exports: tuple[str, ...] = (),
-                        canvas_roster: Path | None = None) -> tuple[Path, Path]:
+                        canvas_roster: Path | None = None
+                        ) -> tuple[Path | None, Path | None, list[Result], list[str]]:
+    """The gradebook, the dashboard and the LMS exports, each written even when another fails.
+
+    A writer that fails because of one student's record is retried without it, after that
+    row is turned into an `internal` row (which every writer can show). Returns the paths,
+    the results as finally written, and what could not be written at all.
+    """
     from grader.reports.canvas import export_canvas
     from grader.reports.dashboard import render_dashboard
     from grader.reports.gradebook import write_gradebook
 
-    gradebook = out / "gradebook.csv"
-    write_gradebook(results, gradebook)
-    index = render_dashboard(results, out, rubric_title=grader.rubric.title, batch=batch)
+    writers: list[tuple[str, Any]] = [
+        ("gradebook", lambda rs: write_gradebook(rs, out / "gradebook.csv")),
+        ("dashboard", lambda rs: render_dashboard(rs, out, rubric_title=grader.rubric.title,
+                                                  batch=batch))]
     if "canvas" in exports:
-        export_canvas(results, out / "canvas.csv", assignment_name=grader.rubric.title,
-                      points_possible=grader.rubric.max_score, roster=canvas_roster)
-    return index, gradebook
+        writers.append(("canvas", lambda rs: export_canvas(
+            rs, out / "canvas.csv", assignment_name=grader.rubric.title,
+            points_possible=grader.rubric.max_score, roster=canvas_roster)))
+    failures: list[str] = []
+    written: dict[str, Any] = {}
+    for name, write in writers:
+        try:
+            written[name], results = _write_isolating(write, results)
+        except _RowFailed as failed:
+            results = failed.results
+            written[name] = None
+            failures.append(f"{name}: {failed.reason}")
+    index = out / "index.html" if written.get("dashboard") is not None else None
+    gradebook = out / "gradebook.csv" if written.get("gradebook") is not None else None
+    return index, gradebook, results, failures
+
+
+def _internal_row(write: Any, result: Result, exc: BaseException) -> Result:
+    """The row a class output could not include, as an internal one: with its grades when
+    the writer accepts that, else with nothing but the failure (which every writer can show)."""
+    message = f"the class outputs could not include this student's result: {exc!r}"
+    kept = Result.internal_failure(student=result.student, submission=result.submission,
+                                   rubric=result.rubric, message=message, exc=exc,
+                                   previous=result)
+    try:
+        write([kept])
+        return kept
+    except Exception:
+        return Result.internal_failure(student=result.student, submission=result.submission,
+                                       rubric=result.rubric, message=message, exc=exc,
+                                       key=result.key)
+
+
+class _RowFailed(Exception):
+    def __init__(self, results: list[Result], reason: str) -> None:
+        super().__init__(reason)
+        self.results, self.reason = results, reason
+
+
+def _write_isolating(write: Any, results: list[Result]) -> tuple[Any, list[Result]]:
+    """`write(results)`; on failure, find the rows it fails on, make them internal, retry once.
+
+    Returns what the writer returned and the results as written.
+    """
+    try:
+        for result in results:
+            faults.point("export", result.student)
+        return write(results), results
+    except Exception as first:
+        fixed, bad = [], []
+        for result in results:
+            try:
+                faults.point("export", result.student)
+                write([result])
+                fixed.append(result)
+            except Exception as exc:
+                bad.append(result.student)
+                fixed.append(_internal_row(write, result, exc))
+        if not bad:
+            raise _RowFailed(results, repr(first)) from first
+        try:
+            return write(fixed), fixed
+        except Exception as exc:
+            raise _RowFailed(fixed, repr(exc)) from exc
 
 
 def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: Options, *,
@@ -123,29 +227,28 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
         pool = make_pool(factory, workers=workers, threads=threads, dask_address=dask)
         try:
             for _job, graded in pool.run(todo):
-                store.save(graded.result, graded.artifacts)
-                write_student_outputs(graded.result, store.student_dir(graded.result["student"]))
-                word = progress.advance(graded.result)
+                result = save_student(store, graded.result, graded.artifacts)
+                word = progress.advance(result)
                 counts[word] += 1
                 if not quiet and not progress.enabled:   # logs get one line per submission
-                    r = graded.result
-                    print(f"[{progress.done}/{len(jobs)}] {r['student']}: {word} "
-                          f"{r.get('score', 0):.2f}/{r.get('max_score', 0):.2f} "
-                          f"({(r.get('timings') or {}).get('total_s', 0):.1f} s)",
-                          file=sys.stderr, flush=True)
+                    print(f"[{progress.done}/{len(jobs)}] {result.student}: {word} "
+                          f"{result.score:.2f}/{result.max_score:.2f} "
+                          f"({result.wall_s or 0:.1f} s)", file=sys.stderr, flush=True)
         finally:
             progress.close()
             close = getattr(pool, "close", None)
             if close:
                 close()
     results = store.results([j.student for j in jobs])
-    missing = {j.student for j in jobs} - {r["student"] for r in results}
-    if missing:  # never silently: a job that produced nothing is a row too
-        raise RuntimeError(f"no result was stored for {sorted(missing)}")
-    for result in results:   # reports of reused results may predate this grader version
-        folder = store.student_dir(result["student"])
+    missing = {j.student for j in jobs} - {r.student for r in results}
+    for job in jobs:   # never silently: a job that left nothing (or nothing readable) is a row
+        if job.student in missing:
+            results.append(save_student(store, internal_failure(
+                job, "no readable result was stored for this submission").result, {}))
+    for i, result in enumerate(results):   # reports of reused results may predate this version
+        folder = store.student_dir(result.student)
         if not (folder / "report.html").exists():
-            write_student_outputs(result, folder)
+            results[i] = save_student(store, result, {})
     wall = time.monotonic() - started
     batch = {"started_at": started_at,
              "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -153,12 +256,15 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
              "engine": f"dask {dask}" if dask else "local processes",
              "command": command or shlex.join(sys.argv), "graded_now": len(todo),
              "reused": len(jobs) - len(todo)}
-    index, gradebook = write_class_outputs(results, out, planner, batch, exports, canvas_roster)
-    internal = sum(1 for r in results if (r.get("error") or {}).get("kind") == "internal"
-                   or any(c.get("status") == "internal" for q in r.get("questions", [])
-                          for c in q.get("checks", [])))
+    stored = {id(r) for r in results}
+    index, gradebook, results, failures = write_class_outputs(results, out, planner, batch,
+                                                              exports, canvas_roster)
+    for result in results:   # rows the class outputs had to turn into internal ones
+        if id(result) not in stored:
+            save_student(store, result, {})
     return BatchSummary(total=len(jobs), graded_now=len(todo), reused=len(jobs) - len(todo),
-                        errors=sum(1 for r in results if r.get("status") == "error"),
-                        internal=internal, wall_s=wall, out=out, index=index,
-                        gradebook=gradebook,
-                        ignored=[(str(p), why) for p, why in getattr(found, "ignored", [])])
+                        errors=sum(r.status == "error" for r in results),
+                        internal=sum(r.status == "internal" for r in results),
+                        wall_s=wall, out=out, index=index, gradebook=gradebook,
+                        ignored=[(str(p), why) for p, why in getattr(found, "ignored", [])],
+                        failed_outputs=failures)

@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from grader.result import Result
+
 RESULT = "result.json"
 
 
@@ -72,36 +74,36 @@ class ResultStore:
     def student_dir(self, student: str) -> Path:
         return self.root / safe_name(student)
 
-    def load(self, student: str) -> dict | None:
+    def load(self, student: str) -> Result | None:
         """The stored result of a student, or None when absent or unreadable."""
         path = self.student_dir(student) / RESULT
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            return Result.from_json(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, TypeError):
             return None
 
     def is_current(self, student: str, key: str) -> bool:
         """True when the student was already graded with exactly this key."""
         stored = self.load(student)
-        return bool(stored) and stored.get("key") == key
+        return stored is not None and stored.key == key
 
-    def save(self, result: dict, artifacts: dict[str, bytes] | None = None) -> Path:
+    def save(self, result: Result, artifacts: dict[str, bytes] | None = None) -> Path:
         """Write artifacts first and the result last, each atomically."""
-        folder = self.student_dir(result["student"])
+        folder = self.student_dir(result.student)
         for name, data in (artifacts or {}).items():
             target = (folder / name).resolve()
             if folder.resolve() not in target.parents:
                 raise ValueError(f"artifact name escapes the student folder: {name!r}")
             atomic_write_bytes(target, data)
         path = folder / RESULT
-        atomic_write_json(path, result)
+        atomic_write_text(path, result.to_json())
         return path
 
-    def results(self, students: list[str] | None = None) -> list[dict]:
+    def results(self, students: list[str] | None = None) -> list[Result]:
         """Stored results, for the given students or for every student folder."""
         if students is None:
             folders = sorted(p for p in self.root.iterdir() if (p / RESULT).is_file())
             loaded = [self.load(p.name) for p in folders]
         else:
             loaded = [self.load(s) for s in students]
-        return [r for r in loaded if r]
+        return [r for r in loaded if r is not None]

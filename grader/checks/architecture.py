@@ -36,27 +36,56 @@ def _sequence(config: Mapping, graph: Mapping) -> Sequence:
     return normalise(graph, _param_shapes(config), config.get("modules") or ())
 
 
+def _used_params(graph: Mapping) -> set[str]:
+    return {ref["param"] for node in graph.get("nodes", []) for ref in node.get("inputs") or []
+            if isinstance(ref, Mapping) and isinstance(ref.get("param"), str)}
+
+
 def _unused_modules(config: Mapping, graph: Mapping) -> list[Difference]:
-    """Leaf modules with parameters that the forward pass never touched."""
+    """Modules with parameters of which the forward pass used none.
+
+    Judged by the parameters themselves, so a module reached under another name (a member of
+    an `nn.Sequential` that is also an attribute) or run by `module.forward(x)` counts as used.
+    Only the outermost unused module is reported (an unused block, not each of its layers).
+    """
     modules = [m for m in config.get("modules") or () if isinstance(m, Mapping) and m.get("name")]
-    used: set[str] = set()
-    for node in graph.get("nodes", []):
-        if node.get("module"):
-            used.add(node["module"])
-        for ref in node.get("inputs") or []:
-            if isinstance(ref, Mapping) and isinstance(ref.get("param"), str):
-                used.add(ref["param"].rsplit(".", 1)[0])
-    names = [m["name"] for m in modules]
-    out = []
+    used = _used_params(graph)
+    unused: list[Mapping] = []
     for m in modules:
+        names = m.get("param_names")
+        if names is None:   # an observation from before `param_names` existed
+            names = [n for n in used if n.startswith(m["name"] + ".")] or (
+                [] if (m.get("params") or 0) == 0 else [f"{m['name']}.?"])
+        if names and not set(names) & used:
+            unused.append(m)
+    out = []
+    for m in unused:
         name = m["name"]
-        leaf = not any(other.startswith(name + ".") for other in names)
-        touched = any(u == name or u.startswith(name + ".") for u in used)
-        if leaf and not touched and (m.get("params") or 0) > 0:
-            out.append(Difference(
-                "unused", f"module `{name}`", None, str(m.get("type") or "module"),
-                f"`{name}` ({m.get('type') or 'module'}) is defined in __init__ but never used "
-                "in forward"))
+        if any(name.startswith(o["name"] + ".") for o in unused if o is not m):
+            continue
+        shown = ", ".join(f"`{n}`" for n in [name, *(m.get("aliases") or [])])
+        out.append(Difference(
+            "unused", f"module `{name}`", None, str(m.get("type") or "module"),
+            f"{shown} ({m.get('type') or 'module'}) is defined in __init__ but never used "
+            "in forward"))
+    return out
+
+
+def _unregistered(config: Mapping) -> list[Difference]:
+    """Layers kept in plain Python containers: built and run, but never trained."""
+    out = []
+    for item in config.get("unregistered") or ():
+        if not isinstance(item, Mapping) or not item.get("params"):
+            continue
+        types = ", ".join(item.get("types") or ["modules"])
+        out.append(Difference(
+            "unregistered", f"attribute `{item.get('name')}`",
+            "nn.ModuleList or nn.Sequential", f"a plain Python {item.get('container')}",
+            f"`{item.get('name')}` is a plain Python {item.get('container')} of "
+            f"{item.get('modules')} modules ({types}): their {item.get('params'):,} parameters "
+            "are not registered with the model, so model.parameters() and the optimizer never "
+            "see them and they are never trained; hold them in nn.ModuleList or "
+            "nn.Sequential"))
     return out
 
 
@@ -84,6 +113,9 @@ def judge(student_config: Mapping, reference_graph: Mapping, *,
     if not reference.layers:
         return Verdict.internal("the compiled reference graph has no layers")
     comparison = compare(student, reference, module_types=module_types, allow=allow)
+    # Unregistered layers explain everything else that looks odd (weights seen as constants),
+    # so they are named first.
+    comparison.differences[:0] = _unregistered(student_config)
     comparison.differences.extend(_unused_modules(student_config, graph))
     details = comparison.details()
     if comparison.ok:
@@ -103,6 +135,11 @@ def judge(student_config: Mapping, reference_graph: Mapping, *,
     "allow": Param((list,), default=[],
                    doc="accepted variations: " + "; ".join(f"{k}: {v}"
                                                           for k, v in ALLOWABLE.items())),
+    "recomputed": Param((str,), default="note", choices=("note", "deduct"),
+                        doc="a block applied twice to the same input computes the handout's "
+                            "function with twice the work: `note` (default) names it in the "
+                            "verdict without taking points off, `deduct` counts it as a "
+                            "difference"),
 })
 def architecture(measured: dict, expected: dict, params: dict) -> Verdict:
     """The layers match the handout's model: order, settings and skip connections."""
@@ -123,8 +160,11 @@ def architecture(measured: dict, expected: dict, params: dict) -> Verdict:
     unknown = set(params.get("allow") or ()) - set(ALLOWABLE)
     if unknown:
         return Verdict.internal(f"unknown accepted variation(s) {sorted(unknown)}")
+    allow = list(params.get("allow") or ())
+    if params.get("recomputed", "note") == "note" and "recomputed" not in allow:
+        allow.append("recomputed")
     verdict = judge(config, expected["graph"], module_types=params.get("module_types") or {},
-                    allow=params.get("allow") or (),
+                    allow=allow,
                     reference_config=expected.get("reference_config"))
     cap = float(params.get("max_partial", 0.75))
     if verdict.status == "failed" and verdict.fraction > cap:

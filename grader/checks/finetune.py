@@ -138,6 +138,13 @@ def finetune_train(measured: dict, expected: dict, params: dict) -> Verdict:
     loose = [n for n in (optimised or []) if not in_head(n)
              and not any(p.rstrip(".") in n for p in prefixes)]
     which = ", ".join(n[len(head) + 1:] if n.startswith(head + ".") else n for n in hits)
+    left_out = [n for n in ft.get("head_parameters") or [] if n not in hits]
+    if left_out:
+        fraction = float(_get(params, TRAIN_PARAMS, "partial_credit"))
+        return Verdict.failed(
+            f"train() updates {_names(hits)} but not {_names(left_out)} ({seen}): every "
+            f"parameter of the new {head} (its weight and its bias) should be trained{note}",
+            fraction=fraction, **details)
     if loose:
         fraction = float(_get(params, TRAIN_PARAMS, "partial_credit"))
         return Verdict.failed(

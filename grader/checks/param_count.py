@@ -18,10 +18,17 @@ def param_count(measured: dict, expected: dict, params: dict) -> Verdict:
         counts = got["parameters"]
         problems = []
         if counts["trainable"] != want["trainable"]:
+            frozen = counts["total"] - counts["trainable"]
+            why = (f" ({frozen:,} are frozen with requires_grad=False)"
+                   if frozen and counts["total"] == want["total"] else "")
             problems.append(f"{counts['trainable']:,} trainable parameters, "
-                            f"expected {want['trainable']:,}")
+                            f"expected {want['trainable']:,}{why}")
         if not params.get("trainable_only") and counts["total"] != want["total"]:
             problems.append(f"{counts['total']:,} parameters in all, expected {want['total']:,}")
+        loose = sum(int(u.get("params") or 0) for u in got.get("unregistered") or ())
+        if problems and loose:
+            problems.append(f"{loose:,} more are held in a plain Python container and not "
+                            "registered with the model")
         details = {"expected": want, "found": {"total": counts["total"],
                                                "trainable": counts["trainable"]}}
         return not problems, "; ".join(problems) or f"{counts['total']:,} parameters", details

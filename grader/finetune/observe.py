@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +61,38 @@ def finetune_request(submission: Submission, *, target: str = "train",
     """The `notebook` task request: the prelude records `target` calls, the hooks run them."""
     request = notebook_request(submission, cell_timeout=cell_timeout, timeout=timeout,
                                capture=(target,), mode="run", budget_s=None, watch=WATCH)
+    request["task"] = "cells"   # no kernel to start: the warm task process runs the cells
     prelude = request["notebook"]["cells"][0]
     source = prelude["source"]
     prelude["source"] = ("".join(source) if isinstance(source, list) else source) + \
         hooks_source(hooks)
     return request
+
+
+# What a notebook with a fine-tuning part must mention: a segmentation model, or its head.
+_FINETUNE_CODE = re.compile(r"deeplab|lraspp|fcn_resnet|\bsegmentation\b|classifier\s*(\[\s*4"
+                            r"\s*\]|\.4\b)|\.classifier\b", re.IGNORECASE)
+
+
+def nothing_to_run(submission: Submission, target: str = "train") -> dict[str, Any] | None:
+    """Measured for a submission with no fine-tuning code at all, found without running it.
+
+    Running the notebook costs a kernel and every cell (about a minute and a half for a 2020
+    notebook); when no function `target` is defined, or no cell so much as mentions a
+    segmentation model or its `classifier` head, there is nothing that run could find.
+    """
+    where = _defines(submission, target)
+    code = "\n".join(c.source for c in submission.cells if c.kind == "code")
+    if where is not None and _FINETUNE_CODE.search(code):
+        return None
+    if where is None:
+        message = (f"no function named {target} was found; the fine-tuning part defines "
+                   f"{target}(args, model) and calls it with the DeepLabV3 model")
+    else:
+        message = (f"{target} is defined in cell {where}, but no cell loads a DeepLabV3 model "
+                   f"or replaces its classifier head: the fine-tuning part is missing")
+    return {"found": False, "finetune": None,
+            "problem": _problem("missing", message, cell=where)}
 
 
 def finetune_measured(submission: Submission, sandbox: Sandbox, *, target: str = "train",
@@ -76,6 +104,9 @@ def finetune_measured(submission: Submission, sandbox: Sandbox, *, target: str =
     for the kernel's start. Without one, the notebook gets the sandbox's own time less that
     margin, so a slow notebook still returns what it recorded instead of being killed.
     """
+    absent = nothing_to_run(submission, target)
+    if absent is not None:
+        return absent
     limits = None
     if timeout:
         total = float(timeout)
@@ -260,6 +291,7 @@ def summarise(call: dict[str, Any], *, calls: int = 1, cell: dict[str, Any] | No
                         "n_params": sum(len(g.get("names", [])) + int(g.get("foreign") or 0)
                                         for g in o.get("groups", []))} for o in optimizers],
         "head": _head(state, HEAD),
+        "head_parameters": [p["name"] for p in params if p["name"].startswith(HEAD + ".")],
         "aux_head": _head(state, "aux_classifier.4"),
         "total": state.get("total"),
         "trainable_count": state.get("trainable"),

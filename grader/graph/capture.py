@@ -109,6 +109,13 @@ class _Recorder(TorchFunctionMode):
         self.stack: list[nn.Module] = []
         self.root = model
         self.module_names = {id(m): name for name, m in model.named_modules() if name}
+        # The module that holds each parameter: an op on `conv1.weight` belongs to `conv1`
+        # even when no module hook saw it (`self.conv1.forward(x)`, `F.conv2d(x, self.w)`).
+        self.owner: dict[int, nn.Module] = {}
+        for _, m in model.named_modules():
+            for p in m.parameters(recurse=False):
+                self.owner.setdefault(id(p), m)
+        self._inside: dict[int, set[int]] = {}
         self.buffers: set[int] = set()
         for name, p in model.named_parameters():
             self.refs[id(p)] = {"param": name}
@@ -127,11 +134,30 @@ class _Recorder(TorchFunctionMode):
             if self.stack.pop() is module:
                 break
 
-    def _module(self) -> tuple[str | None, str | None]:
-        if not self.stack or self.stack[-1] is self.root:
+    def _module(self, tensors: list[Any] = ()) -> tuple[str | None, str | None]:
+        """(qualified name, type) of the module computing an op on `tensors`.
+
+        The innermost running module, unless the op reads a parameter of a module nested
+        inside it (or no module runs): then that parameter's own module, since the student
+        called it without `__call__` (`self.conv1.forward(x)`) or used its weights directly.
+        """
+        inner = self.stack[-1] if self.stack and self.stack[-1] is not self.root else None
+        for t in tensors:
+            owner = self.owner.get(id(t))
+            if owner is None or owner is inner or owner is self.root:
+                continue
+            if inner is None or id(owner) in self._descendants(inner):
+                inner = owner
+            break
+        if inner is None:
             return None, None
-        inner = self.stack[-1]
         return self.module_names.get(id(inner)), type(inner).__name__
+
+    def _descendants(self, module: nn.Module) -> set[int]:
+        key = id(module)
+        if key not in self._inside:
+            self._inside[key] = {id(m) for m in module.modules()}
+        return self._inside[key]
 
     # ---- encoding -----------------------------------------------------------------------------
     def ref(self, t: torch.Tensor) -> dict[str, Any]:
@@ -227,7 +253,7 @@ class _Recorder(TorchFunctionMode):
         node = self._node(func, raw, namespace, is_property, op, reverse, args, kwargs)
         if inplace:
             node["inplace"] = True
-        node["module"], node["module_type"] = self._module()
+        node["module"], node["module_type"] = self._module(in_tensors)
         node["shape"] = list(outputs[0].shape)
         if len(outputs) > 1:
             node["shapes"] = [list(t.shape) for t in outputs]

@@ -37,7 +37,12 @@ from grader.graph.normalise import (
 ALLOWABLE = {
     "resample_order": "pooling/upsampling placed elsewhere inside its block "
                       "(e.g. conv → BN → ReLU → MaxPool instead of conv → MaxPool → BN → ReLU)",
+    "recomputed": "a block applied a second time to the same input (the output is right, the "
+                  "work is doubled): named in a note instead of costing points (the "
+                  "architecture check accepts it unless its `recomputed` is `deduct`)",
 }
+# Differences that are not a misplaced layer but still count against the share of layers matched.
+COUNTED_EXTRA = {"unused", "unregistered", "repeated"}
 # Ops that a student plausibly wrote in place of one another.
 FAMILIES = [ACTIVATIONS, NORMS, RESAMPLE, CONV_OPS, MERGE_OPS]
 FINAL_ACTIVATIONS = {"softmax", "log_softmax", "sigmoid"}
@@ -49,7 +54,8 @@ CONV_GAP = 1.5
 class Difference:
     """One located way in which the student's model departs from the reference."""
 
-    # missing | extra | attribute | replaced | order | skip | source | module_type | unused
+    # missing | extra | attribute | replaced | order | skip | source | module_type | unused |
+    # unregistered | repeated
     kind: str
     location: str
     expected: str | None
@@ -98,7 +104,7 @@ class Comparison:
     def extra(self) -> int:
         """Student layers with no counterpart, and unused layers or modules."""
         return (sum(p.reference is None for p in self.pairs)
-                + sum(d.kind == "unused" for d in self.differences))
+                + sum(d.kind in COUNTED_EXTRA for d in self.differences))
 
     @property
     def fraction(self) -> float:
@@ -338,6 +344,7 @@ class _Differ:
             else:
                 self._extra(p, pairs, k, after_end=k > last_ref)
         self._dead()
+        self._repeated()
         self._merge_module_types()
         return Comparison(self.diffs, pairs, self.s, self.r, self.notes)
 
@@ -564,6 +571,24 @@ class _Differ:
         else:
             message = f"block {p.block}: {desc} is not in the handout's model"
         self.add("extra", p, where, None, desc, message)
+
+    def _repeated(self) -> None:
+        """A block applied twice to the same input, said in those words (rubric policy:
+        a difference by default, a note with `allow: [recomputed]`)."""
+        for repeat in self.s.repeated:
+            block = self.block_map.get(repeat.block, repeat.block)
+            names = " → ".join(self.s.layers[i].name for i in repeat.layers)
+            modules = " and ".join(f"`{m}`" for m in repeat.modules)
+            who = f"block {block}" + (f" ({modules})" if modules else "")
+            message = (f"{who} is applied twice to the same input: {names} "
+                       f"{'is' if len(repeat.layers) == 1 else 'are'} computed a second time "
+                       "and give the same result (the output is right, the work is doubled); "
+                       "reuse the first result instead")
+            if "recomputed" in self.allow:
+                self.notes.append(message + " (no points taken off for this)")
+                continue
+            self.diffs.append(Difference("repeated", f"block {block}", "computed once",
+                                         "computed twice", message, block))
 
     def _dead(self) -> None:
         for layer in self.s.dead:

@@ -83,7 +83,10 @@ class _Config:
         if reported and (reported.get("total"), reported.get("trainable")) != (total, trainable):
             self.disagreements.append(f"parameter count {reported} reported, the arrays hold "
                                       f"{total} ({trainable} trainable)")
-        return {"total": total, "trainable": trainable}, shapes, trainable_names
+        frozen = [p.get("name") for p in self.entry.get("parameters") or []
+                  if p.get("name") not in trainable_names]
+        return ({"total": total, "trainable": trainable, "frozen": frozen}, shapes,
+                trainable_names)
 
     def replay_run(self, run: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
                    trainable: set[str]) -> dict[str, Any]:
@@ -143,6 +146,7 @@ class _Config:
             "status": e.get("status", "error"), "problem": e.get("problem"), "outputs": [],
             "parameters": {"total": 0, "trainable": 0, "without_grad": []},
             "input_affects_output": False, "graph": None, "modules": e.get("modules") or [],
+            "unregistered": e.get("unregistered") or [],
             "param_shapes": {}, "replayed": False, "notes": self.notes}
         if result["status"] != "ok" and not e.get("weights"):
             return result

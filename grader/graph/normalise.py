@@ -14,6 +14,7 @@ that block's input and belongs to it (as the handout tables draw it).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,12 +158,23 @@ class Layer:
 
 
 @dataclass
+class Repeat:
+    """Layers computed a second time from the same inputs (a block applied twice)."""
+
+    block: int                 # the block of the first computation
+    layers: list[int]          # indices (into Sequence.layers) of the layers computed again
+    modules: list[str]         # top-level modules that ran again, e.g. ["down1"]
+
+
+@dataclass
 class Sequence:
-    """A model's forward pass as an ordered list of layers, plus what was computed but unused."""
+    """A model's forward pass as an ordered list of layers, plus what was computed but unused
+    and what was computed twice."""
 
     layers: list[Layer]
     dead: list[Layer] = field(default_factory=list)
     input_shape: list[int] | None = None
+    repeated: list[Repeat] = field(default_factory=list)
 
     def blocks(self) -> dict[int, list[Layer]]:
         """Layers grouped by block number, for reporting."""
@@ -411,7 +423,11 @@ def _attrs(op: str, raw_op: str, node: dict, nodes: dict, graph: Mapping,
             w = next((r for r in _refs(node) if "param" in r), None)
             ws = _param_shape(w, graph, param_shapes)
             features = ws[0] if ws else None
-        affine = any("param" in r for r in _refs(node))
+        refs = _refs(node)
+        if len(refs) >= 5:   # input, running_mean, running_var, weight, bias (F.batch_norm)
+            affine = any(not ("const" in r and r["const"] is None) for r in refs[3:5])
+        else:
+            affine = any("param" in r for r in refs)
         return {"num_features": features, "affine": affine}
     if op in ("max_pool2d", "avg_pool2d"):
         return _pool_attrs(op, node)
@@ -455,6 +471,65 @@ def _is_noop(op: str, node: dict, nodes: dict, graph: Mapping) -> bool:
     return False
 
 
+# ------------------------------------------------------------------------------ recomputation
+def _renamed(value: Any, alias: Mapping[Any, Any]) -> Any:
+    """A node's inputs (nested lists and refs) with node ids replaced through `alias`."""
+    if isinstance(value, list):
+        return [_renamed(v, alias) for v in value]
+    if isinstance(value, dict):
+        if "node" in value and value["node"] in alias:
+            return {**value, "node": alias[value["node"]]}
+        if isinstance(value.get("list"), list):
+            return {**value, "list": _renamed(value["list"], alias)}
+    return value
+
+
+def _merge_recomputed(raw_nodes: list[dict]) -> tuple[list[dict], dict[Any, Any]]:
+    """The nodes with exact recomputations folded into their first computation.
+
+    Two deterministic nodes with the same op, the same attributes and the same inputs (after
+    folding) compute the same tensor: `self.down1(x)` called twice on `x`. The later one is
+    dropped and everything that read it reads the first one, so the model is compared as the
+    function it computes; the caller reports the recomputation. Random ops (dropout in train
+    mode) and ops replay does not know are never folded.
+    """
+    alias: dict[Any, Any] = {}
+    first: dict[str, Any] = {}
+    out: list[dict] = []
+    for node in raw_nodes:
+        inputs = _renamed(node.get("inputs") or [], alias)
+        node = {**node, "inputs": inputs} if inputs != (node.get("inputs") or []) else node
+        if not node.get("random") and node.get("known", True) and inputs:
+            key = json.dumps([canonical_op(node["op"]), inputs, node.get("attrs") or {}],
+                             sort_keys=True, default=repr)
+            if key in first:
+                alias[node["id"]] = first[key]
+                continue
+            first[key] = node["id"]
+        out.append(node)
+    return out, alias
+
+
+def _repeats(raw_nodes: list[dict], alias: Mapping[Any, Any], value_of: Mapping[Any, Source],
+             layers: list[Layer]) -> list[Repeat]:
+    """The folded recomputations that were layers, grouped by the block they repeat."""
+    by_block: dict[int, Repeat] = {}
+    for node in raw_nodes:
+        original = alias.get(node["id"])
+        src = value_of.get(original) if original is not None else None
+        if src is None or src.layer is None:
+            continue
+        layer = layers[src.layer]
+        if layer.node != original:   # a no-op folded onto an earlier layer's value
+            continue
+        repeat = by_block.setdefault(layer.block, Repeat(layer.block, [], []))
+        repeat.layers.append(layer.index)
+        top = (node.get("module") or layer.module or "").split(".")[0]
+        if top and top not in repeat.modules:
+            repeat.modules.append(top)
+    return [by_block[b] for b in sorted(by_block)]
+
+
 # ------------------------------------------------------------------------------------- entry
 def normalise(graph: Mapping, param_shapes: Mapping[str, Any] | None = None,
               modules: Iterable[Mapping] | None = None) -> Sequence:
@@ -465,15 +540,15 @@ def normalise(graph: Mapping, param_shapes: Mapping[str, Any] | None = None,
     """
     module_attrs = {m.get("name"): m.get("attrs") or {} for m in modules or ()
                     if isinstance(m, Mapping)}
-    raw_nodes = graph.get("nodes")
-    if not isinstance(raw_nodes, list):
+    captured = graph.get("nodes")
+    if not isinstance(captured, list):
         raise GraphError("a graph needs a list of 'nodes'")
-    nodes: dict[Any, dict] = {}
-    for node in raw_nodes:
+    for node in captured:
         if not isinstance(node, dict) or "id" not in node or "op" not in node:
             raise GraphError(f"malformed node {node!r:.80}")
-        nodes[node["id"]] = node
-    live = _live(nodes, _output_ids(graph))
+    raw_nodes, alias = _merge_recomputed(captured)
+    nodes: dict[Any, dict] = {node["id"]: node for node in raw_nodes}
+    live = _live(nodes, [alias.get(o, o) for o in _output_ids(graph)])
 
     # What each node's value is, in terms of layers: a Source (identity ops forward theirs).
     value_of: dict[Any, Source] = {}
@@ -521,7 +596,8 @@ def normalise(graph: Mapping, param_shapes: Mapping[str, Any] | None = None,
     for layer in dead:  # reported in the block that was running when it ran
         layer.block = layers[layer.after - 1].block if layer.after else 1
     shape = (graph.get("input") or {}).get("shape")
-    return Sequence(layers=layers, dead=dead, input_shape=shape)
+    return Sequence(layers=layers, dead=dead, input_shape=shape,
+                    repeated=_repeats(captured, alias, value_of, layers))
 
 
 def _assign_blocks(layers: list[Layer]) -> None:

@@ -12,6 +12,7 @@ import json
 import re
 import warnings
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 
 import nbformat
@@ -148,6 +149,10 @@ def load_submission(path: str | Path, student: str | None = None, *,
             notes.append(f"file name {path.name!r} does not match the rubric's student_pattern; "
                          f"using {who!r} as the student id")
     cells: list[Cell] = []
+    for name in sorted(files):
+        if name.endswith(".py") and html_wrapped(files[name].decode("utf-8", "replace")):
+            notes.append(f"{name} is an HTML page (the code saved from a browser); the Python "
+                         "inside its <pre> block was graded")
     for name in order_files(files):
         for number, (kind_, source, cell_id) in enumerate(
                 file_cells(name, files[name], limits), start=1):
@@ -164,11 +169,47 @@ def file_cells(name: str, data: bytes, limits: IngestLimits) -> list[tuple[str, 
     except UnicodeDecodeError as exc:
         raise corrupt_error(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if name.endswith(".py"):
-        return [("code", text.replace("\r\n", "\n"), None)]
+        return [("code", python_text(text).replace("\r\n", "\n"), None)]
     cells = notebook_cells(name, text)
     if len(cells) > limits.max_cells:
         raise limit_error(f"{name}: {len(cells)} cells (limit {limits.max_cells})")
     return cells
+
+
+class _PreText(HTMLParser):
+    """The text inside the <pre> blocks of an HTML page, entities decoded."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.depth, self.parts = 0, []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.depth += tag == "pre"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "pre" and self.depth:
+            self.depth -= 1
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self.depth:
+            self.parts.append(data)
+
+
+def html_wrapped(text: str) -> bool:
+    """A `.py` that is really a web page (code saved from a browser's view of the file)."""
+    head = text.lstrip()[:200].lower()
+    return head.startswith(("<!doctype html", "<html")) and "<pre" in text.lower()
+
+
+def python_text(text: str) -> str:
+    """The Python in a `.py` file: as it is, or the code inside an HTML page's <pre> block."""
+    if not html_wrapped(text):
+        return text
+    parser = _PreText()
+    parser.feed(text)
+    parser.close()
+    return "".join(parser.parts).strip("\n") + "\n"
 
 
 def _source(value: object) -> str:

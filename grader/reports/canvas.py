@@ -10,7 +10,8 @@ Why this layout: Canvas identifies a student by the ID / SIS columns and an assi
 "(id)" suffix of its column header; without an id it offers to create a new assignment of that
 name, and reads its points from the "Points Possible" row. Canvas ignores blank grade cells,
 so a submission that could not be graded is written blank (its Canvas grade is left untouched
-for a TA to decide) unless `zero_errors=True`.
+for a TA to decide) unless `zero_errors=True`; so is a grader failure, and so is every grade of a
+run that did not assess every question (`--checks static`): a partial total is not a grade.
 
 Our student ids come from file names (usually a UTORid or student number). With a roster (a
 Canvas gradebook export, or any CSV with some of the columns above) each id is matched,
@@ -28,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from grader.reports.dashboard import sort_key
+from grader.result import Result
 
 IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 MATCH_ORDER = ["SIS Login ID", "SIS User ID", "ID"]
@@ -60,35 +62,51 @@ def read_roster(path: Path) -> dict[str, dict[str, str]]:
     return {key: row for key, row in lookup.items() if row is not None}
 
 
-def export_canvas(results: list[dict], path: Path, *, assignment_name: str,
+def canvas_grade(result: Result, points_possible: float, zero_errors: bool = False
+                 ) -> float | str:
+    """The grade to upload, or "" (Canvas leaves the grade untouched) when it would mislead:
+    a grader failure, a submission that could not be graded (unless `zero_errors`), or a run
+    that did not assess every question (a static run's total is not the grade)."""
+    if result.status == "internal" or (result.status == "error" and not zero_errors):
+        return ""
+    if result.status == "graded" and not result.complete:
+        return ""
+    if not result.max_score:
+        return 0.0
+    return round(result.score / result.max_score * points_possible, 2)
+
+
+def export_canvas(results: list[Result], path: Path, *, assignment_name: str,
                   points_possible: float, roster: Path | None = None,
                   assignment_id: int | str | None = None,
                   zero_errors: bool = False) -> pd.DataFrame:
-    """Write a Canvas gradebook-import CSV; grades are scaled to `points_possible`."""
+    """Write a Canvas gradebook-import CSV; grades are scaled to `points_possible`.
+
+    `frame.attrs["unmatched"]` lists students not in the roster and `frame.attrs["blank"]`
+    those whose grade was left blank (see `canvas_grade`), so both can be fixed first.
+    """
     header = assignment_header(assignment_name, assignment_id)
     lookup = read_roster(Path(roster)) if roster else {}
     rows: list[dict[str, object]] = [{**dict.fromkeys(IDENTITY, ""), "Student": "Points Possible",
                                       header: points_possible}]
     unmatched: list[str] = []
+    blank: list[str] = []
     for r in sorted(results, key=sort_key):
-        student = str(r.get("student", ""))
-        person = lookup.get(student.lower())
+        person = lookup.get(r.student.lower())
         if person is None:
             if lookup:
-                unmatched.append(student)
-            identity = {**dict.fromkeys(IDENTITY, ""), "Student": student,
-                        "SIS Login ID": student}
+                unmatched.append(r.student)
+            identity = {**dict.fromkeys(IDENTITY, ""), "Student": r.student,
+                        "SIS Login ID": r.student}
         else:
             identity = {k: person.get(k, "") for k in IDENTITY}
-        max_score = float(r.get("max_score") or 0)
-        if r.get("status") == "error" and not zero_errors:
-            grade: object = ""
-        else:
-            grade = round(float(r.get("score") or 0) / max_score * points_possible, 2) \
-                if max_score else 0.0
+        grade = canvas_grade(r, points_possible, zero_errors)
+        if grade == "":
+            blank.append(r.student)
         rows.append({**identity, header: grade})
     frame = pd.DataFrame(rows, columns=[*IDENTITY, header])
     frame.attrs["unmatched"] = unmatched
+    frame.attrs["blank"] = blank
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False, quoting=csv.QUOTE_MINIMAL)

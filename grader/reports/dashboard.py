@@ -5,110 +5,96 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from grader.ingest.problems import Problem
 from grader.reports import plots
 from grader.reports.render import TEMPLATES, csp, render, write_atomic
 from grader.reports.view import PROBLEM_KIND, check_title, location
+from grader.result import Result
 
 SLOWEST = 8
 
 
-def default_link(result: dict) -> str:
+def default_link(result: Result) -> str:
     """`<student folder>/report.html`, with the folder named exactly as the batch store names
     it (student ids can hold characters a folder name must not)."""
     from grader.batch.store import safe_name
 
-    return quote(safe_name(str(result.get("student", "")))) + "/report.html"
+    return quote(safe_name(result.student)) + "/report.html"
 
 
-def sort_key(result: dict) -> tuple[str, str]:
-    student = str(result.get("student", ""))
-    return (student.casefold(), student)
+def sort_key(result: Result) -> tuple[str, str]:
+    return (result.student.casefold(), result.student)
 
 
-def classify(result: dict) -> str:
-    """graded | error (the submission's fault) | internal (the grader's fault)."""
-    if result.get("status") == "error":
-        return "internal" if (result.get("error") or {}).get("kind") == "internal" else "error"
-    return "graded"
-
-
-def question_order(results: Iterable[dict]) -> list[tuple[str, str]]:
+def question_order(results: Iterable[Result]) -> list[tuple[str, str]]:
     """(id, title) of every question, in rubric order (first seen order across results)."""
     seen: dict[str, str] = {}
     for r in results:
-        for q in r.get("questions") or []:
-            seen.setdefault(str(q.get("id")), q.get("title", ""))
+        for q in r.questions:
+            seen.setdefault(q.id, q.title)
     return list(seen.items())
 
 
-def _wall(result: dict) -> float | None:
-    for value in ((result.get("timings") or {}).get("total_s"),
-                  (result.get("resources") or {}).get("wall_s")):
-        if isinstance(value, (int, float)):
-            return float(value)
+def _first_problem(result: Result) -> Problem | None:
+    if result.status != "graded" and result.error is not None:
+        return result.error
+    if result.problems:
+        return result.problems[0]
+    for q in result.questions:
+        for c in q.checks:
+            if c.status == "error":
+                return c.problem or Problem("exception", c.message)
     return None
 
 
-def _first_problem(result: dict) -> dict | None:
-    if result.get("status") == "error":
-        return result.get("error") or {"kind": "error", "message": "not graded"}
-    problems = result.get("problems") or []
-    if problems:
-        return problems[0]
-    for q in result.get("questions") or []:
-        for c in q.get("checks") or []:
-            if c.get("status") == "error":
-                return {"kind": "error", "message": c.get("message", "")}
-    return None
-
-
-def summarise(results: list[dict]) -> dict[str, Any]:
+def summarise(results: list[Result]) -> dict[str, Any]:
     """Everything the dashboard shows, computed from the results alone."""
     results = sorted(results, key=sort_key)
     questions = question_order(results)
-    status = Counter(classify(r) for r in results)
-    graded = [r for r in results if classify(r) == "graded"]
-    fractions = [float(r.get("score") or 0) / float(r["max_score"]) for r in graded
-                 if r.get("max_score")]
-    scores = [float(r.get("score") or 0) for r in graded]
+    status = Counter(r.status for r in results)
+    graded = [r for r in results if r.status == "graded"]
+    fractions = [r.fraction for r in graded if r.assessed_max_score]
+    scores = [r.score for r in graded]
 
     per_question: dict[str, dict[str, Any]] = {
-        qid: {"id": qid, "title": title, "n": 0, "sum": 0.0, "max": 0.0, "full": 0}
+        qid: {"id": qid, "title": title, "n": 0, "sum": 0.0, "max": 0.0, "full": 0,
+              "assessed": 0}
         for qid, title in questions}
     per_check: dict[tuple[str, str], dict[str, Any]] = {}
     internal: list[dict[str, Any]] = []
     for r in results:
-        for q in r.get("questions") or []:
-            row = per_question[str(q.get("id"))]
-            row["n"] += 1
-            row["sum"] += float(q.get("score") or 0)
-            row["max"] = max(row["max"], float(q.get("max_score") or 0))
-            if q.get("max_score") and float(q.get("score") or 0) >= float(q["max_score"]) - 1e-9:
-                row["full"] += 1
-            for c in q.get("checks") or []:
-                key = (str(q.get("id")), str(c.get("id")))
+        for q in r.questions:
+            row = per_question[q.id]
+            row["max"] = max(row["max"], q.max_score)
+            if q.assessed:
+                row["n"] += 1
+                row["assessed"] = max(row["assessed"], q.assessed_max_score)
+                row["sum"] += q.score
+                row["full"] += q.score >= q.assessed_max_score - 1e-9 and q.assessed_max_score > 0
+            for c in q.checks:
+                key = (q.id, c.id)
                 entry = per_check.setdefault(key, {
                     "question": key[0], "id": key[1], "title": check_title(c),
-                    "kind": c.get("kind"), "hidden": c.get("visibility") == "hidden",
-                    "feedback": c.get("feedback", "full"),
-                    "counts": Counter()})
-                entry["counts"][c.get("status", "internal")] += 1
-                if c.get("status") == "internal":
-                    internal.append({"student": r.get("student"), "result": r,
+                    "kind": c.kind, "hidden": c.visibility == "hidden",
+                    "feedback": c.feedback, "counts": Counter()})
+                entry["counts"][c.status] += 1
+                if c.status == "internal":
+                    internal.append({"student": r.student, "result": r,
                                      "where": f"{key[0]} · {entry['title']}",
-                                     "message": c.get("message", "")})
-        if classify(r) == "internal":
-            internal.append({"student": r.get("student"), "result": r,
-                             "where": "whole submission",
-                             "message": (r.get("error") or {}).get("message", "")})
+                                     "message": c.message})
+        if r.status == "internal" and r.error is not None and not r.internal_checks:
+            internal.append({"student": r.student, "result": r, "where": "whole submission",
+                             "message": r.error.message})
     for row in per_question.values():
-        row["mean"] = row["sum"] / row["n"] if row["n"] else 0.0
-        row["fraction"] = row["mean"] / row["max"] if row["max"] else 0.0
+        row["mean"] = row["sum"] / row["n"] if row["n"] else None
+        row["fraction"] = (row["mean"] / row["assessed"]
+                           if row["n"] and row["assessed"] else 0.0)
     for entry in per_check.values():
         c = entry["counts"]
         judged = c["passed"] + c["failed"] + c["error"]
@@ -118,26 +104,25 @@ def summarise(results: list[dict]) -> dict[str, Any]:
     failing = []
     for r in results:
         problem = _first_problem(r)
-        if classify(r) == "error" or (problem and classify(r) == "graded"):
-            failing.append({"student": r.get("student"), "result": r,
-                            "kind": PROBLEM_KIND.get((problem or {}).get("kind", ""),
-                                                     (problem or {}).get("kind", "")),
+        if r.status == "error" or (problem and r.status == "graded"):
+            failing.append({"student": r.student, "result": r,
+                            "kind": PROBLEM_KIND.get(problem.kind, problem.kind)
+                            if problem else "",
                             "where": location(problem),
-                            "message": (problem or {}).get("message", "")})
+                            "message": problem.message if problem else ""})
     rows = []
     for r in results:
-        by_question = {str(q.get("id")): q for q in r.get("questions") or []}
-        statuses = Counter(c.get("status") for q in by_question.values()
-                           for c in q.get("checks") or [])
-        max_score = float(r.get("max_score") or 0)
-        rows.append({"student": str(r.get("student", "")), "result": r, "status": classify(r),
-                     "score": float(r.get("score") or 0), "max_score": max_score,
-                     "fraction": float(r.get("score") or 0) / max_score if max_score else 0.0,
+        by_question = {q.id: q for q in r.questions}
+        statuses = Counter(c.status for q in r.questions for c in q.checks)
+        rows.append({"student": r.student, "result": r, "status": r.status,
+                     "score": r.score, "max_score": r.max_score,
+                     "assessed_max_score": r.assessed_max_score,
+                     "fraction": r.fraction,
                      "questions": {qid: by_question.get(qid) for qid, _ in questions},
-                     "wall": _wall(r), "rss": (r.get("resources") or {}).get("max_rss_bytes"),
+                     "wall": r.wall_s, "rss": r.resources.get("max_rss_bytes"),
                      "internal": statuses["internal"], "errors": statuses["error"],
-                     "problems": len(r.get("problems") or [])})
-    timed = [(r, _wall(r)) for r in results if _wall(r) is not None]
+                     "problems": len(r.problems)})
+    timed = [(r, r.wall_s) for r in results if r.wall_s is not None]
     slowest = sorted(timed, key=lambda rt: -rt[1])[:SLOWEST]
     checks_with_internal = sum(1 for i in internal if i["where"] != "whole submission")
     return {
@@ -146,30 +131,33 @@ def summarise(results: list[dict]) -> dict[str, Any]:
         "fractions": fractions,
         "mean": statistics.fmean(scores) if scores else None,
         "median": statistics.median(scores) if scores else None,
-        "max_score": max((float(r.get("max_score") or 0) for r in results), default=0.0),
+        "max_score": max((r.max_score for r in results), default=0.0),
+        "assessed_max_score": max((r.assessed_max_score for r in results), default=0.0),
+        "complete": all(r.complete for r in graded) if graded else True,
         "per_question": list(per_question.values()),
         "per_check": list(per_check.values()),
         "internal": internal, "internal_checks": checks_with_internal,
         "students_with_internal": len({i["student"] for i in internal}),
+        "internal_whole": len(internal) - checks_with_internal,
         "failing": failing,
-        "slowest": [{"student": r.get("student"), "result": r, "wall": t,
-                     "rss": (r.get("resources") or {}).get("max_rss_bytes")}
+        "slowest": [{"student": r.student, "result": r, "wall": t,
+                     "rss": r.resources.get("max_rss_bytes")}
                     for r, t in slowest],
         "total_time": sum(t for _, t in timed),
     }
 
 
-def batch_info(results: list[dict], batch: dict | None, rubric_title: str | None) -> dict:
+def batch_info(results: list[Result], batch: dict | None, rubric_title: str | None) -> dict:
     """When, what rubric, which mode, which environment and isolation; from `batch` when the
     batch stage passes it, otherwise derived from the results themselves."""
     batch = dict(batch or {})
-    rubric = batch.get("rubric") or next((r["rubric"] for r in results if r.get("rubric")), {})
-    modes = Counter(r.get("checks_mode") for r in results if r.get("checks_mode"))
-    stamps = sorted(r["graded_at"] for r in results if r.get("graded_at"))
-    envs = [r["environment"] for r in results if r.get("environment")]
-    environment = dict(batch.get("environment") or (envs[0] if envs else {}))
+    rubric = next((asdict(r.rubric) for r in results if r.rubric.id), {})
+    modes = Counter(r.checks_mode for r in results)
+    stamps = sorted(r.graded_at for r in results if r.graded_at)
+    envs = [r.environment for r in results if r.environment]
+    environment = dict(envs[0]) if envs else {}
     isolation_counts = Counter(
-        str((r.get("environment") or {}).get("isolation", {}).get("method", "not recorded"))
+        str((r.environment.get("isolation") or {}).get("method", "not recorded"))
         for r in results)
     isolation = environment.pop("isolation", None) or next(
         (e["isolation"] for e in envs if e.get("isolation")), {})
@@ -194,9 +182,9 @@ def dashboard_script() -> str:
     return (TEMPLATES / "dashboard.js").read_text(encoding="utf-8")
 
 
-def render_dashboard(results: list[dict], out_dir: Path, *, rubric_title: str | None = None,
+def render_dashboard(results: list[Result], out_dir: Path, *, rubric_title: str | None = None,
                      batch: dict | None = None,
-                     report_link: Callable[[dict], str] | None = None) -> Path:
+                     report_link: Callable[[Result], str] | None = None) -> Path:
     """Write `out_dir/index.html` for a batch and return its path.
 
     `batch` (optional) may carry started_at, finished_at, wall_s, checks_mode, workers,
@@ -206,7 +194,7 @@ def render_dashboard(results: list[dict], out_dir: Path, *, rubric_title: str | 
     script = dashboard_script()
     html = render(
         "dashboard.html.j2", s=summary, info=batch_info(summary["results"], batch, rubric_title),
-        link=report_link or default_link, classify=classify,
+        link=report_link or default_link,
         histogram=plots.histogram(summary["fractions"]),
         script=script, csp=csp(script),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))

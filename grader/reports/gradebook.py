@@ -1,4 +1,8 @@
-"""gradebook.csv: one row per student, one column per question, in a stable order."""
+"""gradebook.csv: one row per student, one column per question, in a stable order.
+
+A question that was not assessed in the run (its checks did not run in this mode) is blank,
+never 0, and `assessed_max` beside `max` says how many points the run could give.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +10,40 @@ from pathlib import Path
 
 import pandas as pd
 
-from grader.reports.dashboard import classify, question_order, sort_key
+from grader.reports.dashboard import question_order, sort_key
 from grader.reports.view import location
+from grader.result import Result
 
-FIXED = ["student", "total", "max", "status", "error", "review"]
+FIXED = ["student", "total", "assessed_max", "max", "status", "error", "review"]
 
 
-def _error_text(result: dict) -> str:
-    error = result.get("error") or {}
-    if result.get("status") != "error" or not error:
+def _error_text(result: Result) -> str:
+    """Why a row is not graded (students' own failures; grader failures say so plainly)."""
+    error = result.error
+    if result.status == "graded" or error is None:
         return ""
     where = location(error)
-    return f"{error.get('kind', 'error')}: {error.get('message', '')}" + (
-        f" ({where})" if where else "")
+    return f"{error.kind}: {error.message}" + (f" ({where})" if where else "")
 
 
-def _review(result: dict) -> str:
+def _review(result: Result) -> str:
     """Why a TA should look at this row before releasing it ('' when nothing stands out)."""
     notes = []
-    kind = classify(result)
-    if kind == "internal":
+    internal = [f"{q.id} {c.id}" for q, c in result.internal_checks]
+    if result.status == "internal" and not internal:
         notes.append("grader failed on this submission")
-    elif kind == "error":
+    elif result.status == "error":
         notes.append("not graded")
-    internal = [f"{q.get('id')} {c.get('id')}" for q in result.get("questions") or []
-                for c in q.get("checks") or [] if c.get("status") == "internal"]
     if internal:
         notes.append("internal: " + ", ".join(internal))
-    if result.get("checks_mode") == "static":
-        notes.append("static checks only")
+    missing = [q.id for q in result.questions if not q.assessed]
+    if missing:
+        notes.append("not assessed in this run: " + ", ".join(missing))
     return "; ".join(notes)
 
 
-def gradebook_frame(results: list[dict]) -> pd.DataFrame:
-    """The gradebook as a DataFrame (question columns hold points; blank = not graded)."""
+def gradebook_frame(results: list[Result]) -> pd.DataFrame:
+    """The gradebook as a DataFrame (question columns hold points; blank = not assessed)."""
     ordered = sorted(results, key=sort_key)
     qids = [qid for qid, _ in question_order(ordered)]
     clash = set(qids) & set(FIXED)
@@ -47,23 +51,27 @@ def gradebook_frame(results: list[dict]) -> pd.DataFrame:
         raise ValueError(f"question ids {sorted(clash)} clash with gradebook columns")
     rows = []
     for r in ordered:
-        scores = {str(q.get("id")): float(q.get("score") or 0) for q in r.get("questions") or []}
-        row: dict[str, object] = {"student": str(r.get("student", ""))}
+        scores = {q.id: q.score for q in r.questions if q.assessed}
+        assessed = r.assessed_max_score
+        row: dict[str, object] = {"student": r.student}
         row.update({qid: scores.get(qid) for qid in qids})
-        row.update(total=float(r.get("score") or 0), max=float(r.get("max_score") or 0),
-                   status=r.get("status", "graded"), error=_error_text(r), review=_review(r))
+        # A total is blank only when nothing was assessed by the grader's choice; a submission
+        # that could not be read at all really scores 0.
+        row.update(total=r.score if assessed or r.status == "error" else None,
+                   assessed_max=assessed,
+                   max=r.max_score, status=r.status, error=_error_text(r), review=_review(r))
         rows.append(row)
     frame = pd.DataFrame(rows, columns=["student", *qids, *FIXED[1:]])
-    numeric = [*qids, "total", "max"]
+    numeric = [*qids, "total", "assessed_max", "max"]
     frame[numeric] = frame[numeric].astype("float64").round(4)
     return frame
 
 
-def write_gradebook(results: list[dict], path: Path) -> pd.DataFrame:
+def write_gradebook(results: list[Result], path: Path) -> pd.DataFrame:
     """Write gradebook.csv (UTF-8, comma-separated) and return the same table.
 
-    Columns: student, one per question id (rubric order), total, max, status, error, review.
-    Students whose status is "error" keep their row, with blank question cells and the reason.
+    Columns: student, one per question id (rubric order), total, assessed_max, max, status,
+    error, review. Rows that could not be graded keep their row, with blank cells and why.
     """
     frame = gradebook_frame(results)
     path = Path(path)

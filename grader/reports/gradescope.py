@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.reports.view import PROBLEM_KIND, check_title, location
+from grader.result import CheckResult, Result
 
 VISIBILITY = ["hidden", "after_due_date", "after_published", "visible"]
 FORMATS = ["text", "html", "simple_format", "md", "ansi"]
@@ -128,90 +129,98 @@ def validate_gradescope(doc: dict) -> list[str]:
             for e in validator.iter_errors(doc)]
 
 
-def _test_visibility(check: dict) -> str:
-    if check.get("visibility") != "hidden":
+def _test_visibility(check: CheckResult) -> str:
+    if check.visibility != "hidden":
         return "visible"
-    return "hidden" if check.get("feedback") == "none" else "after_published"
+    return "hidden" if check.feedback == "none" else "after_published"
 
 
-def _test_output(check: dict) -> str:
-    if check.get("visibility") == "hidden" and check.get("feedback") == "verdict":
+def _test_output(check: CheckResult) -> str:
+    if check.visibility == "hidden" and check.feedback == "verdict":
         return "Hidden check: only its verdict is shared."
-    status = check.get("status")
     lines = []
-    if status == "internal":
+    if check.status == "internal":
         lines.append("The grader could not complete this check; course staff will review it. "
                      "This is not your fault.")
-    elif status == "skipped":
-        lines.append("Not run in this grading mode.")
-    if check.get("message") and status != "internal":
-        lines.append(str(check["message"]))
-    problem = (check.get("details") or {}).get("problem")
-    if isinstance(problem, dict) and problem.get("traceback"):
+    if check.message and check.status != "internal":
+        lines.append(check.message)
+    problem = check.problem
+    if problem is not None and problem.traceback:
         lines.append("")
-        lines.extend(str(x) for x in problem["traceback"])
+        lines.extend(problem.traceback)
     return "\n".join(lines)
 
 
-def _overall_output(result: dict) -> str:
-    lines = [f"Score {float(result.get('score') or 0):.2f} / "
-             f"{float(result.get('max_score') or 0):.2f}"]
-    if result.get("checks_mode") == "static":
-        lines.append("Static checks only: training checks were not run.")
-    error = result.get("error")
-    if result.get("status") == "error" and error:
-        if error.get("kind") == "internal":
-            lines.append("The grader failed on this submission; course staff will review it.")
-        else:
-            where = location(error)
-            lines.append(f"{PROBLEM_KIND.get(error.get('kind', ''), 'Not graded')}: "
-                         f"{error.get('message', '')}" + (f" ({where})" if where else ""))
-    for p in result.get("problems") or []:
+def _overall_output(result: Result) -> str:
+    if result.complete:
+        lines = [f"Score {result.score:.2f} / {result.max_score:.2f}"]
+    else:
+        lines = [f"Score {result.score:.2f} of the {result.assessed_max_score:.2f} points "
+                 f"assessed in this run ({result.max_score:.2f} in the rubric)"]
+        missing = [q.id for q in result.questions if not q.assessed]
+        if missing:
+            lines.append("Not assessed in this run (not zero): " + ", ".join(missing))
+    if result.status == "internal":
+        lines.append("The grader failed on part of this submission; course staff will review "
+                     "it.")
+    elif result.status == "error" and result.error is not None:
+        where = location(result.error)
+        lines.append(f"{PROBLEM_KIND.get(result.error.kind, 'Not graded')}: "
+                     f"{result.error.message}" + (f" ({where})" if where else ""))
+    for p in result.problems:
+        if p.kind == "internal":
+            continue
         where = location(p)
-        lines.append(f"{PROBLEM_KIND.get(p.get('kind', ''), p.get('kind', 'problem'))}"
-                     + (f" at {where}" if where else "") + f": {p.get('message', '')}")
+        lines.append(f"{PROBLEM_KIND.get(p.kind, p.kind)}" + (f" at {where}" if where else "")
+                     + f": {p.message}")
     return "\n".join(lines)
 
 
-def to_gradescope(result: dict) -> dict[str, Any]:
-    """The results.json document for one result (not written)."""
+def to_gradescope(result: Result) -> dict[str, Any]:
+    """The results.json document for one result (not written).
+
+    Checks that did not run in this mode are left out: Gradescope would show them as 0.
+    """
     tests: list[dict[str, Any]] = []
-    for q in result.get("questions") or []:
-        for i, c in enumerate(q.get("checks") or [], 1):
+    for q in result.questions:
+        for i, c in enumerate(q.checks, 1):
+            if not c.assessed:
+                continue
             tests.append({
-                "score": round(float(c.get("score") or 0), 6),
-                "max_score": round(float(c.get("max_score") or 0), 6),
-                "status": "passed" if c.get("status") == "passed" else "failed",
-                "name": f"{q.get('id')} {q.get('title', '')}: {check_title(c)}".strip(),
-                "number": f"{q.get('id')}.{i}",
+                "score": round(c.score, 6),
+                "max_score": round(c.max_score, 6),
+                "status": "passed" if c.status == "passed" else "failed",
+                "name": f"{q.id} {q.title}: {check_title(c)}".strip(),
+                "number": f"{q.id}.{i}",
                 "output": _test_output(c),
-                "tags": [str(t) for t in (c.get("kind"), c.get("target")) if t],
+                "tags": [t for t in (c.kind, c.target) if t],
                 "visibility": _test_visibility(c),
-                "extra_data": {"check": str(c.get("id")), "status": str(c.get("status"))},
+                "extra_data": {"check": c.id, "status": c.status},
             })
-    if result.get("status") == "error":
-        tests.append({"score": 0.0, "max_score": float(result.get("max_score") or 0),
-                      "status": "failed", "name": "Submission could not be graded",
+    if result.status == "error" or (result.status == "internal" and not tests):
+        name = ("Submission could not be graded" if result.status == "error"
+                else "The grader failed on this submission")
+        tests.append({"score": 0.0, "max_score": result.max_score,
+                      "status": "failed", "name": name,
                       "number": "0", "output": _overall_output(result), "visibility": "visible"})
     doc: dict[str, Any] = {
-        "score": round(float(result.get("score") or 0), 6),
+        "score": round(result.score, 6),
         "output": _overall_output(result),
         "output_format": "text",
         "test_output_format": "text",
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
-        "extra_data": {"student": str(result.get("student", "")),
-                       "rubric": str((result.get("rubric") or {}).get("id", "")),
-                       "status": str(result.get("status", ""))},
+        "extra_data": {"student": result.student, "rubric": result.rubric.id,
+                       "status": result.status, "key": result.key,
+                       "assessed_max_score": round(result.assessed_max_score, 6)},
     }
-    total = (result.get("timings") or {}).get("total_s")
-    if isinstance(total, (int, float)):
-        doc["execution_time"] = int(round(float(total)))
+    if result.wall_s is not None:
+        doc["execution_time"] = int(round(result.wall_s))
     return doc
 
 
-def export_gradescope(result: dict, path: Path) -> dict[str, Any]:
+def export_gradescope(result: Result, path: Path) -> dict[str, Any]:
     """Write Gradescope's results.json for one student; raises ValueError if it is invalid."""
     doc = to_gradescope(result)
     errors = validate_gradescope(doc)

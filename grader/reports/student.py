@@ -10,6 +10,7 @@ from typing import Any
 from grader.reports import plots
 from grader.reports.render import csp, render, write_atomic
 from grader.reports.view import student_view
+from grader.result import Result
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_PICTURE_BYTES = 4_000_000
@@ -52,7 +53,7 @@ def _figures(check: dict, root: Path) -> dict[str, Any]:
     return figures
 
 
-def report_context(result: dict, *, audience: str = "student",
+def report_context(result: Result, *, audience: str = "student",
                    artifacts_root: Path | None = None) -> dict[str, Any]:
     page = student_view(result, audience)
     root = Path(artifacts_root) if artifacts_root is not None else Path(".")
@@ -66,7 +67,7 @@ def report_context(result: dict, *, audience: str = "student",
     return page
 
 
-def render_student_report(result: dict, out_dir: Path, *, audience: str = "student",
+def render_student_report(result: Result, out_dir: Path, *, audience: str = "student",
                           filename: str = "report.html",
                           artifacts_root: Path | None = None) -> Path:
     """Write `out_dir/report.html` for one student and return its path.

@@ -11,7 +11,8 @@ import os
 import textwrap
 from typing import IO
 
-from grader.reports.view import fmt_points, location, student_view
+from grader.reports.view import fmt_points, student_view
+from grader.result import Result
 
 WIDTH = 100
 _SGR = {"pass": "32", "partial": "33", "fail": "31", "error": "31;1", "skip": "2",
@@ -27,7 +28,7 @@ def wants_colour(stream: IO[str]) -> bool:
     return bool(isatty and isatty())
 
 
-def format_terminal_summary(result: dict, *, colour: bool = False, audience: str = "student",
+def format_terminal_summary(result: Result, *, colour: bool = False, audience: str = "student",
                             width: int = WIDTH, report_path: str | None = None) -> str:
     """Plain text (ANSI-coloured when `colour`) summary of one result."""
 
@@ -36,32 +37,51 @@ def format_terminal_summary(result: dict, *, colour: bool = False, audience: str
 
     page = student_view(result, audience)
     lines: list[str] = []
-    title = page["rubric"].get("title") or page["rubric"].get("id") or "grading report"
-    score = f"{fmt_points(page['score'])} / {fmt_points(page['max_score'])}"
+    title = page["rubric"]["title"] or page["rubric"]["id"] or "grading report"
     lines.append(paint(f"{page['student']} · {title}", "bold"))
-    lines.append(f"score {paint(score, 'bold')} ({100 * page['fraction']:.0f} %)"
-                 + (f" · {page['checks_mode']} checks" if page["checks_mode"] else ""))
-    if page["checks_mode"] == "static" and page["assessed_max_score"] is not None:
-        lines.append(paint(f"training checks not run: at most "
-                           f"{fmt_points(page['assessed_max_score'])} points assessed here", "dim"))
+    mode = f" · {page['checks_mode']} checks" if page["checks_mode"] else ""
+    if page["complete"] or not page["assessed_max_score"]:
+        score = f"{fmt_points(page['score'])} / {fmt_points(page['out_of'])}"
+        lines.append(f"score {paint(score, 'bold')} ({100 * page['fraction']:.0f} %){mode}")
+    else:
+        score = f"{fmt_points(page['score'])} / {fmt_points(page['assessed_max_score'])}"
+        lines.append(f"score {paint(score, 'bold')} of the points assessed in this run "
+                     f"({100 * page['fraction']:.0f} %){mode}; the rubric has "
+                     f"{fmt_points(page['max_score'])}")
+        missing = [str(q["id"]) for q in page["questions"] if not q["assessed"]]
+        if missing:
+            lines.append(paint("not assessed in this run: " + ", ".join(missing), "dim"))
     if page["status"] == "error":
-        err = page["error"] or {}
-        where = location(err)
+        err = page["error"]
         lines.append("")
         lines.append(paint(f"NOT GRADED: {page['error_label']}", "error"))
-        if not page["grader_fault"] or audience == "ta":
-            lines.extend(_wrap(f"{err.get('message', '')}" + (f" ({where})" if where else ""),
+        if err:
+            lines.extend(_wrap(err["message"] + (f" ({err['where']})" if err["where"] else ""),
                                "  ", width))
+    elif page["grader_fault"]:
+        lines.append("")
+        lines.append(paint("GRADER PROBLEM: not your fault", "error"))
+        err = page["error"]
+        part = "part of " if page["assessed_max_score"] else ""
+        if audience == "ta" and err:
+            lines.extend(_wrap(err["message"], "  ", width))
         else:
-            lines.append("  The grader failed on this submission; course staff will review it.")
+            lines.append(f"  The grader failed on {part}this submission; course staff will "
+                         "review it.")
 
     name_w = max([18] + [len(str(q["id"])) + 2 + len(q["title"]) for q in page["questions"]])
     name_w = min(name_w, 48)
     for q in page["questions"]:
         lines.append("")
         head = f"{q['id']}  {q['title']}"
-        pts = f"{fmt_points(q['score'])} / {fmt_points(q['max_score'])}"
-        lines.append(paint(f"{head[:name_w]:<{name_w}}", "bold") + f"  {pts:>12}")
+        if q["complete"]:
+            pts = f"{fmt_points(q['score'])} / {fmt_points(q['max_score'])}"
+        elif q["assessed"]:
+            pts = (f"{fmt_points(q['score'])} / {fmt_points(q['assessed_max_score'])} "
+                   f"(of {fmt_points(q['max_score'])})")
+        else:
+            pts = f"not assessed (of {fmt_points(q['max_score'])})"
+        lines.append(paint(f"{head[:name_w]:<{name_w}}", "bold") + f"  {pts:>22}")
         previous = None
         for c in q["checks"]:
             icon = paint(_ICON[c["css"]], c["css"])
@@ -72,8 +92,12 @@ def format_terminal_summary(result: dict, *, colour: bool = False, audience: str
                                   break_long_words=False) or [""]
             lines.append(f"  {icon} {label} {cpts:>11}  {title[0]}")
             lines.extend(" " * 34 + more for more in title[1:])
-            if c["level"] != "full" or c["status_key"] == "passed":
-                continue  # a verdict-only hidden check shows no reason; a pass needs none
+            if c["level"] != "full":
+                continue  # a verdict-only hidden check shows no reason
+            if c["status_key"] == "passed":   # a pass needs no reason, but its notes are news
+                for note in c["details"].get("notes") or ():
+                    lines.extend(_wrap(f"note: {note}", "      ", width))
+                continue
             reason = c["message"] or (c["meaning"] if c["status_key"] in ("internal", "skipped")
                                       else None)
             if reason and reason == previous:
@@ -89,16 +113,16 @@ def format_terminal_summary(result: dict, *, colour: bool = False, audience: str
         lines.append("")
         lines.append(paint("Problems in your code", "bold"))
         for p in page["problems"]:
-            where = location(p)
+            where = p["where"]
             lines.append(paint(f"  {p['label']}" + (f" at {where}" if where else ""), "error"))
-            lines.extend(_wrap(str(p.get("message", "")), "    ", width))
-            for tb in p.get("traceback") or []:
+            lines.extend(_wrap(p["message"], "    ", width))
+            for tb in p["traceback"]:
                 lines.append(paint(f"    | {tb}", "dim"))
     if page["neutralised"]:
         lines.append("")
         lines.append(paint("Lines not run by the grader", "bold"))
         for n in page["neutralised"]:
-            lines.append(f"  {location(n) or '?'}: {n.get('what', '')}")
+            lines.append(f"  {n['where'] or '?'}: {n.get('what', '')}")
     if report_path:
         lines.append("")
         lines.append(f"Full report: {report_path}")

@@ -15,7 +15,11 @@ Rules for the student audience (the TA audience sees everything, labelled):
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
+
+from grader.ingest.problems import Problem
+from grader.result import CheckResult, Result
 
 AUDIENCES = ("student", "ta")
 
@@ -65,61 +69,50 @@ KIND_EXPLAINS = {
 }
 
 
-def status_key(check: dict) -> str:
+def status_key(check: CheckResult) -> str:
     """The display status: `failed` with some credit reads as `partial`."""
-    status = check.get("status", "internal")
-    if status == "failed" and (check.get("score") or 0) > 1e-12:
+    if check.status == "failed" and check.score > 1e-12:
         return "partial"
-    return status if status in STATUS else "internal"
+    return check.status if check.status in STATUS else "internal"
 
 
-def check_title(check: dict) -> str:
-    if check.get("title"):
-        return str(check["title"])
-    kind = check.get("kind", "check")
-    base = KIND_TITLE.get(kind, kind.replace("_", " ").capitalize())
-    return f"{base} ({check['target']})" if check.get("target") else base
+def check_title(check: CheckResult) -> str:
+    if check.title:
+        return check.title
+    base = KIND_TITLE.get(check.kind, check.kind.replace("_", " ").capitalize())
+    return f"{base} ({check.target})" if check.target else base
 
 
-def check_problem(check: dict) -> dict | None:
-    """The located student failure behind an `error` verdict, wherever the check put it."""
-    details = check.get("details") or {}
-    problem = details.get("problem")
-    if not problem and isinstance(details.get("training"), dict):
-        problem = details["training"].get("problem")
-    return problem if isinstance(problem, dict) else None
-
-
-def disclosure(check: dict, audience: str) -> str:
+def disclosure(check: CheckResult, audience: str) -> str:
     """`full`, `verdict` or `none`: how much of this check the audience may see."""
-    if audience == "ta" or check.get("visibility", "public") != "hidden":
+    if audience == "ta" or check.visibility != "hidden":
         return "full"
-    feedback = check.get("feedback", "full")
-    return feedback if feedback in ("full", "verdict", "none") else "none"
+    return check.feedback if check.feedback in ("full", "verdict", "none") else "none"
 
 
-def _check_view(check: dict, level: str, audience: str, anchor: str) -> dict[str, Any]:
+def _check_view(check: CheckResult, level: str, audience: str, anchor: str) -> dict[str, Any]:
     key = status_key(check)
     label, icon, css, meaning = STATUS[key]
-    hidden = check.get("visibility") == "hidden"
+    hidden = check.visibility == "hidden"
     view: dict[str, Any] = {
-        "anchor": anchor, "id": check.get("id"), "kind": check.get("kind"),
-        "target": check.get("target"), "title": check_title(check), "status": check.get("status"),
+        "anchor": anchor, "id": check.id, "kind": check.kind,
+        "target": check.target, "title": check_title(check), "status": check.status,
         "status_key": key, "label": label, "icon": icon, "css": css,
-        "score": float(check.get("score") or 0.0), "max_score": float(check.get("max_score") or 0),
-        "level": level, "hidden": hidden, "feedback": check.get("feedback", "full"),
-        "explains": KIND_EXPLAINS.get(check.get("kind", ""), ""),
+        "score": check.score, "max_score": check.max_score,
+        "level": level, "hidden": hidden, "feedback": check.feedback,
+        "explains": KIND_EXPLAINS.get(check.kind, ""),
         "meaning": meaning, "message": None, "details": {}, "problem": None, "tag": None,
     }
     if hidden:
         view["tag"] = ("hidden check" if audience == "student"
-                       else f"hidden · students see: {check.get('feedback', 'full')}")
+                       else f"hidden · students see: {check.feedback}")
     if level == "full":
         # Students never see the grader's own error text for an internal verdict.
         if key != "internal" or audience == "ta":
-            view["message"] = check.get("message") or None
-        view["details"] = check.get("details") or {}
-        view["problem"] = check_problem(check)
+            view["message"] = check.message or None
+        view["details"] = check.details
+        problem = check.problem
+        view["problem"] = problem_view(problem) if problem else None
     else:
         view["meaning"] = "Hidden check: only its verdict is shared."
     return view
@@ -129,19 +122,25 @@ def question_anchor(qid: Any) -> str:
     return "q-" + "".join(ch if ch.isalnum() else "-" for ch in str(qid))
 
 
-def student_view(result: dict, audience: str = "student") -> dict[str, Any]:
+def problem_view(problem: Problem) -> dict[str, Any]:
+    """A problem as the templates show it: its fields, a label and its place."""
+    return {**problem.to_dict(), "label": PROBLEM_KIND.get(problem.kind, problem.kind),
+            "where": location(problem)}
+
+
+def student_view(result: Result, audience: str = "student") -> dict[str, Any]:
     """The filtered, display-ready form of a result for one audience."""
     if audience not in AUDIENCES:
         raise ValueError(f"audience must be one of {AUDIENCES}, not {audience!r}")
     questions = []
     counts = {k: 0 for k in STATUS}
     internal_total = 0
-    for q in result.get("questions") or []:
-        anchor = question_anchor(q.get("id"))
+    for q in result.questions:
+        anchor = question_anchor(q.id)
         checks, undisclosed = [], 0
-        for i, c in enumerate(q.get("checks") or [], 1):
+        for i, c in enumerate(q.checks, 1):
             level = disclosure(c, audience)
-            if c.get("status") == "internal":
+            if c.status == "internal":
                 internal_total += 1
             if level == "none":
                 undisclosed += 1
@@ -149,40 +148,46 @@ def student_view(result: dict, audience: str = "student") -> dict[str, Any]:
             view = _check_view(c, level, audience, f"{anchor}-c{i}")
             counts[view["status_key"]] += 1
             checks.append(view)
-        score, max_score = float(q.get("score") or 0), float(q.get("max_score") or 0)
         tally: dict[str, int] = {}
         for c in checks:
             tally[c["status_key"]] = tally.get(c["status_key"], 0) + 1
-        questions.append({"id": q.get("id"), "title": q.get("title", ""), "anchor": anchor,
-                          "score": score, "max_score": max_score,
-                          "fraction": score / max_score if max_score else 0.0,
+        assessed_max = q.assessed_max_score
+        questions.append({"id": q.id, "title": q.title, "anchor": anchor,
+                          "score": q.score, "max_score": q.max_score,
+                          "assessed": q.assessed, "complete": q.complete,
+                          "assessed_max_score": assessed_max,
+                          "fraction": q.score / assessed_max if assessed_max else 0.0,
                           "checks": checks, "undisclosed": undisclosed, "tally": tally})
-    score, max_score = float(result.get("score") or 0), float(result.get("max_score") or 0)
-    error = result.get("error") if result.get("status") == "error" else None
+    error = result.error if result.status in ("error", "internal") else None
     return {
         "audience": audience,
-        "student": str(result.get("student", "?")),
-        "status": result.get("status", "graded"),
-        "error": error,
-        "error_label": PROBLEM_KIND.get((error or {}).get("kind", ""), "Not graded"),
-        "grader_fault": bool(error and error.get("kind") == "internal"),
-        "score": score, "max_score": max_score,
-        "fraction": score / max_score if max_score else 0.0,
-        "assessed_max_score": result.get("assessed_max_score"),
-        "checks_mode": result.get("checks_mode"),
+        "student": result.student,
+        "status": result.status,
+        "error": problem_view(error) if error else None,
+        "error_label": PROBLEM_KIND.get(error.kind, "Not graded") if error else "Not graded",
+        "grader_fault": result.status == "internal",
+        "score": result.score, "max_score": result.max_score,
+        "fraction": result.fraction,
+        "assessed_max_score": result.assessed_max_score,
+        "complete": result.complete,
+        # What the score is out of: the points assessed in this run, or the rubric's when the
+        # run assessed everything (or nothing at all).
+        "out_of": result.assessed_max_score or result.max_score,
+        "checks_mode": result.checks_mode,
         "questions": questions,
         "counts": counts,
         "internal_total": internal_total,
-        "problems": [dict(p, label=PROBLEM_KIND.get(p.get("kind", ""), p.get("kind", "problem")))
-                     for p in result.get("problems") or []],
-        "neutralised": list(result.get("neutralised") or []),
-        "rubric": result.get("rubric") or {},
-        "submission": result.get("submission") or {},
-        "environment": result.get("environment") or {},
-        "timings": result.get("timings") or {},
-        "resources": result.get("resources") or {},
-        "graded_at": result.get("graded_at"),
-        "key": result.get("key"),
+        "problems": [problem_view(p) for p in result.problems
+                     if audience == "ta" or p.kind != "internal"],
+        "neutralised": [{**n, "where": where_text(n.get("cell"), n.get("line"))}
+                        for n in result.neutralised],
+        "rubric": asdict(result.rubric),
+        "submission": asdict(result.submission),
+        "environment": dict(result.environment),
+        "timings": dict(result.timings),
+        "resources": dict(result.resources),
+        "graded_at": result.graded_at,
+        "key": result.key,
     }
 
 
@@ -245,13 +250,16 @@ def fmt_bytes(value: Any) -> str:
     return f"{b:.1f} GB"
 
 
-def location(problem: dict | None) -> str:
-    """'cell 12, line 27' (or '' when the failure has no place in the notebook)."""
-    if not problem:
-        return ""
+def where_text(cell: int | None, line: int | None) -> str:
+    """'cell 12, line 27' (or '' when there is no place in the notebook)."""
     parts = []
-    if problem.get("cell") is not None:
-        parts.append(f"cell {problem['cell']}")
-    if problem.get("line") is not None:
-        parts.append(f"line {problem['line']}")
+    if cell is not None:
+        parts.append(f"cell {cell}")
+    if line is not None:
+        parts.append(f"line {line}")
     return ", ".join(parts)
+
+
+def location(problem: Problem | None) -> str:
+    """Where in the student's notebook a problem happened ('' when nowhere in particular)."""
+    return where_text(problem.cell, problem.line) if problem is not None else ""

@@ -14,6 +14,7 @@ TASKS: dict[str, str] = {
     "echo": "grader.sandbox.tasks.echo",          # diagnostics and isolation tests
     "observe": "grader.sandbox.tasks.observe",    # build the student's models, record observations
     "notebook": "grader.sandbox.tasks.notebook",  # execute a whole notebook with nbclient
+    "cells": "grader.sandbox.tasks.cells",        # the same, in the warm task process
     "train": "grader.sandbox.tasks.train",        # train a student's model under a budget
 }
 

@@ -33,6 +33,7 @@ from grader.graph.capture import CaptureLimit, capture_graph
 from grader.graph.inputs import make_input, make_projection
 from grader.ingest.problems import PROGRAM_FILENAME, Problem, locate, student_traceback
 from grader.ingest.slicing import Program
+from grader.sandbox.execute import run_statements
 
 DEFAULT_SEED = 1234
 RUN_SEED_STEP = 1  # run i of a config uses seed + i
@@ -118,18 +119,62 @@ def _module_attrs(module: nn.Module) -> dict[str, Any]:
     return out
 
 
+def _unregistered(model: nn.Module) -> list[dict[str, Any]]:
+    """Modules held in plain Python containers: invisible to `.parameters()` and the optimizer.
+
+    `self.layers = [nn.Conv2d(...), ...]` builds and runs, but its parameters are not the
+    model's, so they are never trained (nn.ModuleList / nn.Sequential register them).
+    """
+    found: list[dict[str, Any]] = []
+    for owner_name, owner in model.named_modules():
+        for attr, value in vars(owner).items():
+            if attr.startswith("_") or not isinstance(value, list | tuple | dict):
+                continue
+            items = list(value.values()) if isinstance(value, dict) else list(value)
+            loose = [m for m in items if isinstance(m, nn.Module)]
+            if not loose:
+                continue
+            params = sum(p.numel() for m in loose for p in m.parameters())
+            found.append({"name": f"{owner_name}.{attr}" if owner_name else attr,
+                          "container": type(value).__name__, "modules": len(loose),
+                          "types": sorted({type(m).__name__ for m in loose}),
+                          "params": int(params)})
+    return found
+
+
 def describe(model: nn.Module) -> dict[str, Any]:
-    """Modules, parameters and buffers of a constructed model, as JSON."""
-    modules = [{"name": name, "type": type(m).__name__, "attrs": _module_attrs(m),
-                "params": int(sum(p.numel() for p in m.parameters()))}
-               for name, m in model.named_modules() if name]
+    """Modules, parameters and buffers of a constructed model, as JSON.
+
+    A module object reachable under several names (an attribute that is also a member of an
+    `nn.Sequential`) is listed once, under its first name, with the others as `aliases`; each
+    module lists the (first) names of the parameters it holds, so the trusted side can tell
+    whether the forward pass used it whatever name or call style reached it.
+    """
+    first_param = {id(p): name for name, p in model.named_parameters()}
+    names: dict[int, list[str]] = {}
+    for name, m in model.named_modules(remove_duplicate=False):
+        if name:
+            names.setdefault(id(m), []).append(name)
+    modules = []
+    for name, m in model.named_modules():
+        if not name:
+            continue
+        entry = {"name": name, "type": type(m).__name__, "attrs": _module_attrs(m),
+                 "params": int(sum(p.numel() for p in m.parameters())),
+                 "param_names": sorted({first_param[id(p)] for p in m.parameters()
+                                        if id(p) in first_param})}
+        aliases = [n for n in names.get(id(m), []) if n != name]
+        if aliases:
+            entry["aliases"] = aliases
+        modules.append(entry)
     parameters = [{"name": name, "shape": list(p.shape), "requires_grad": bool(p.requires_grad)}
                   for name, p in model.named_parameters()]
     buffers = [{"name": name, "shape": list(b.shape)} for name, b in model.named_buffers()]
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"modules": modules, "parameters": parameters, "buffers": buffers,
-            "param_count": {"total": int(total), "trainable": int(trainable)}}
+            "param_count": {"total": int(total), "trainable": int(trainable)},
+            "unregistered": _unregistered(model)}
 
 
 def _array(t: torch.Tensor) -> np.ndarray:
@@ -311,10 +356,11 @@ def run(request: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "__submission__", "__builtins__": builtins}
     program_problem = None
     try:
-        code = compile(program.source, program.filename, "exec", dont_inherit=True)
-        exec(code, namespace)
-    except (Exception, SystemExit) as exc:
-        program_problem = _problem(exc, "running the program", program)
+        failures = run_statements(program.source, program.filename, namespace)
+    except SyntaxError as exc:
+        failures = [exc]
+    if failures:
+        program_problem = _problem(failures[0], "running the program", program)
     result: dict[str, Any] = {"targets": {}, "problem": program_problem}
     for name, spec in targets.items():
         spec = spec or {}

@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from grader.sandbox.execute import run_statements
+
 SAMPLES_FILE = "samples.npy"
 PREDICTIONS_FILE = "val_predictions.npy"
 TRAINED_GRAPH = "trained_graph.json"
@@ -380,20 +382,19 @@ def train_class(cls: type, args: list[Any], kwargs: dict[str, Any] | None, array
 def load_program(source: str, filename: str, target: str, aliases: list[str]
                  ) -> tuple[type | None, dict[str, Any] | None]:
     """Execute the student's program and find the target class; (class, None) or (None, problem)."""
-    try:
-        code = compile(source, filename, "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        return None, make_problem("syntax", f"SyntaxError: {exc.msg}", exc, filename)
     namespace: dict[str, Any] = {"__name__": STUDENT_MODULE, "__file__": filename}
     try:
-        exec(code, namespace)
-    except (Exception, SystemExit) as exc:
-        return None, make_problem("exception", f"running the program raised "
-                                  f"{_exception_line(exc)}", exc, filename, phase="program")
+        failures = run_statements(source, filename, namespace)
+    except SyntaxError as exc:
+        return None, make_problem("syntax", f"SyntaxError: {exc.msg}", exc, filename)
     for name in [target, *aliases]:
         found = namespace.get(name)
         if isinstance(found, type):
-            return found, None
+            return found, None   # a failed statement the class does not need costs nothing
+    if failures:
+        return None, make_problem("exception", f"running the program raised "
+                                  f"{_exception_line(failures[0])}", failures[0], filename,
+                                  phase="program")
     names = " or ".join(repr(n) for n in [target, *aliases])
     return None, make_problem("missing", f"no class named {names} is defined")
 
