@@ -33,8 +33,9 @@ def sandbox():
 
 def test_worker_preloads_torch_without_starting_threads(sandbox):
     assert set(sandbox.worker_info[0]["preloaded"]) == {
-        "numpy", "torch", "torchvision",
-        "grader.sandbox.tasks.observe", "grader.sandbox.tasks.train"}
+        "numpy", "torch", "torchvision", "torchvision.models.segmentation", "matplotlib.pyplot",
+        "grader.sandbox.tasks.observe", "grader.sandbox.tasks.train",
+        "grader.sandbox.tasks.cells"}
     assert not [w for w in sandbox.isolation["warnings"] if "threads at fork" in w]
 
 

@@ -124,6 +124,24 @@ def grader_verdict(result: Result, questions: list[QuestionResult]) -> tuple[str
     return "fault", messages
 
 
+def _compare(store: ResultStore, rubric_id: str, group: list[Entry],
+             expected: dict[tuple[str, str], dict[str, str]]) -> list[tuple]:
+    """(entry, model, TA verdict, grader verdict, TA note, grader messages) per compared model."""
+    rows = []
+    models = questions_of(rubric_id)
+    for e in group:
+        result = store.load(e.id)
+        if result is None:
+            continue
+        for model, qids in models.items():
+            ta = expected.get((e.id, model))
+            if ta is None or ta["verdict"] == "n/a":   # graded, not compared
+                continue
+            got, messages = grader_verdict(result, [q for q in result.questions if q.id in qids])
+            rows.append((e, model, ta["verdict"], got, ta["note"], messages))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=Path, help="folder holding the fetched submissions")
@@ -131,17 +149,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "field")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--regrade", action="store_true")
+    parser.add_argument("--results", type=Path, metavar="DIR",
+                        help="compare the results already in DIR/<rubric>/ (an earlier run, "
+                             "or another grader version's) instead of grading")
     args = parser.parse_args(argv)
     entries = manifest()
     if args.fetch:
         fetch(entries, args.fetch)
         return 0
-    if not args.files:
-        parser.error("--files or --fetch is required")
+    if not args.files and not args.results:
+        parser.error("--files, --results or --fetch is required")
     expected = verdicts()
     by_rubric: dict[str, list[Entry]] = defaultdict(list)
     for e in entries:
-        if (args.files / e.filename).exists():
+        if args.results or (args.files / e.filename).exists():
             by_rubric[e.rubric].append(e)
         else:
             print(f"missing file: {e.filename} (fetch it first)", file=sys.stderr)
@@ -149,6 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     crashes = 0
     seconds: list[float] = []
     for rubric_id, group in sorted(by_rubric.items()):
+        if args.results:
+            out = args.results / rubric_id
+            rows.extend(_compare(ResultStore(out), rubric_id, group, expected))
+            crashes += sum(1 for e in group if (ResultStore(out).load(e.id) is None or
+                                                ResultStore(out).load(e.id).status
+                                                == "internal"))
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             for e in group:
@@ -165,22 +193,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{summary.internal} internal, {summary.errors} not gradable",
                   file=sys.stderr)
         store = ResultStore(out)
-        models = questions_of(rubric_id)
         for e in group:
             result = store.load(e.id)
-            if result is None:
-                crashes += 1
-                continue
-            crashes += result.status == "internal"
-            if result.wall_s is not None and result.timings.get("ingest_s") is not None:
+            crashes += result is None or result.status == "internal"
+            if result is not None and result.wall_s is not None:
                 seconds.append(result.wall_s)
-            for model, qids in models.items():
-                ta = expected.get((e.id, model))
-                if ta is None or ta["verdict"] == "n/a":   # graded, not compared
-                    continue
-                got, messages = grader_verdict(result, [q for q in result.questions
-                                                        if q.id in qids])
-                rows.append((e, model, ta["verdict"], got, ta["note"], messages))
+        rows.extend(_compare(store, rubric_id, group, expected))
     outcome = Counter()
     print(f"\n{'file':60} {'model':17} {'TA':8} {'grader':8}")
     for e, model, ta, got, note, messages in rows:

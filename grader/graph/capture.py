@@ -403,6 +403,9 @@ def capture_graph(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, Any], to
     outputs = recorder.output_ref(out)
     first = next(_tensors_in(out), None)
     if first is None:
+        if out is None:
+            raise TypeError("the model's forward returned None, not a tensor: is forward "
+                            "still empty, or is its `return` missing?")
         raise TypeError(f"the model's forward returned {type(out).__name__}, not a tensor")
     graph: dict[str, Any] = {"version": GRAPH_VERSION, "nodes": recorder.nodes,
                              "output": outputs[0] if outputs else None,

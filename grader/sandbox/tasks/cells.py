@@ -32,7 +32,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from grader.sandbox.tasks.notebook import CAPTURE_FILE, TIMEOUT_ENAME, _read_capture, _safe_name
+from grader.sandbox.tasks.notebook_files import (
+    CAPTURE_FILE,
+    TIMEOUT_ENAME,
+    read_capture,
+    safe_name,
+)
 
 CELL_FILE = "<grader-cell-{}>"
 
@@ -147,7 +152,7 @@ def run(request: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     total = request.get("timeout")
     workdir = os.path.realpath(os.getcwd())
     for name, text in (request.get("files") or {}).items():
-        safe = _safe_name(name)
+        safe = safe_name(name)
         if safe:
             target = Path(workdir, safe)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -196,7 +201,7 @@ def run(request: dict[str, Any], out_dir: Path) -> dict[str, Any]:
             status["traceback"] = _traceback(exc, labels, workdir)
         cells.append({"cell": meta.get("cell"), "label": label, **status})
     sys.stdout.flush()
-    captured = _read_capture(capture)
+    captured = read_capture(capture)
     for call in captured.get("calls", []) + captured.get("events", []):
         seq = call.get("seq") or 0
         call["cell"] = sequence[seq - 1] if 0 < seq <= len(sequence) else None

@@ -18,7 +18,7 @@ import re
 import shutil
 import tempfile
 import time
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -27,23 +27,21 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-CAPTURE_FILE = "captured.json"
+from grader.sandbox.tasks.notebook_files import (
+    CAPTURE_FILE,
+    TIMEOUT_ENAME,
+    read_capture,
+    safe_name,
+)
+
 _QUIET = logging.getLogger("grader.sandbox.notebook")   # nbclient logs timeouts as errors
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
 _QUIET.setLevel(logging.CRITICAL)
-TIMEOUT_ENAME = "CellTimeout"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_FRAME = re.compile(r"^\s*(?:Cell|Input) In ?\[(\d+)\], line (\d+)")
 _FILE_FRAME = re.compile(r"^\s*File (.+?):(\d+)(?:, in .*)?$")
 _ARROW = re.compile(r"^\s*-+>\s*(\d+)\s?(.*)$")
-
-
-def _safe_name(name: str) -> str | None:
-    parts = PurePosixPath(name.replace("\\", "/")).parts
-    if not parts or name.startswith("/") or ".." in parts:
-        return None
-    return "/".join(parts)
 
 
 def map_traceback(lines: list[str], labels: dict[int, str], workdir: str) -> list[str]:
@@ -86,7 +84,7 @@ def run(request: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     total = request.get("timeout")
     workdir = os.path.realpath(tempfile.mkdtemp(prefix="grader-notebook-"))
     for name, text in (request.get("files") or {}).items():
-        safe = _safe_name(name)
+        safe = safe_name(name)
         if safe:
             target = Path(workdir, safe)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +155,7 @@ def run(request: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                      and c.get("metadata", {}).get("grader", {}).get("cell") not in done
                      and c.metadata["grader"].get("role") != "prelude")
     finally:
-        captured = _read_capture(capture)
+        captured = read_capture(capture)
         shutil.rmtree(workdir, ignore_errors=True)
     for entry in cells:
         if entry.get("raw_traceback") is not None:
@@ -205,10 +203,3 @@ def _execute(client: NotebookClient, cell: Any, index: int, replies: dict[int, d
                       evalue=content.get("evalue"),
                       raw_traceback=list(content.get("traceback") or []))
     return result
-
-
-def _read_capture(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {"calls": [], "events": []}
