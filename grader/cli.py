@@ -53,6 +53,31 @@ def _options(args: argparse.Namespace, public_only: bool = False):  # noqa: ANN2
                    public_only=public_only, cache_dir=args.cache_dir, isolation=args.isolation)
 
 
+def _export_args(parser: argparse.ArgumentParser) -> None:
+    """--export NAME and each exporter's own options, from the exporter registry."""
+    from grader.reports.exports import exporters
+
+    registry = exporters()
+    optional = [e for e in registry.values() if not e.always]
+    always = ", ".join(f"{e.name} ({e.help})" for e in registry.values() if e.always)
+    parser.add_argument("--export", action="append", default=[],
+                        choices=[e.name for e in optional], metavar="NAME",
+                        help="also write: " + "; ".join(f"{e.name}: {e.help}"
+                                                        for e in optional)
+                        + f". Always written: {always}")
+    for export in registry.values():
+        for option in export.options:
+            parser.add_argument(option.flag, type=option.type, metavar=option.metavar,
+                                dest=option.key, help=f"{export.name}: {option.help}")
+
+
+def _export_options(args: argparse.Namespace) -> dict[str, object]:
+    from grader.reports.exports import exporters
+
+    return {o.key: getattr(args, o.key) for e in exporters().values() for o in e.options
+            if getattr(args, o.key, None) is not None}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,11 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="submissions graded in parallel on this machine")
     grade.add_argument("--dask", metavar="ADDRESS",
                        help="grade on a Dask cluster (tcp://host:8786), or 'local' to start one")
-    grade.add_argument("--export", action="append", choices=("gradescope", "canvas"), default=[],
-                       help="also write LMS files (gradescope: <student>/results.json is always "
-                            "written; canvas: DIR/canvas.csv)")
-    grade.add_argument("--canvas-roster", metavar="CSV", type=Path,
-                       help="Canvas gradebook export used to match students to Canvas ids")
+    _export_args(grade)
     grade.add_argument("--regrade", action="store_true", help="ignore stored results")
     grade.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _options_args(grade)
@@ -109,7 +130,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     summary = grade_batch(args.paths, args.rubric, args.out, _options(args),
                           workers=args.workers, dask=args.dask, quiet=args.quiet,
-                          exports=tuple(args.export), canvas_roster=args.canvas_roster,
+                          exports=tuple(args.export), export_options=_export_options(args),
                           regrade=args.regrade)
     print(f"{summary.total} submission(s): {summary.graded_now} graded now, {summary.reused} "
           f"already graded; {summary.errors} could not be graded; {summary.internal} with "
@@ -128,7 +149,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from grader.batch.store import atomic_write_text
+    from grader.files import atomic_write_text
     from grader.pipeline import Grader
     from grader.reports.student import render_student_report
     from grader.reports.terminal import format_terminal_summary, wants_colour

@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,6 +41,7 @@ from reference.flowers import (
     normalize_image,
 )
 from reference.segmentation_metrics import IoUAccumulator, predicted_mask
+from reference.train import resolve_device, seed_everything  # one seeding for both loops
 
 ARCHITECTURES: dict[str, Callable[..., DeepLabV3]] = {
     "deeplabv3_resnet101": deeplabv3_resnet101,
@@ -172,23 +171,6 @@ def make_optimizer(model: nn.Module, lr: float = 0.05) -> torch.optim.Optimizer:
 
 
 # -------------------------------------------------------------------------- training
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available here")
-    return device
-
-
-def seed_everything(seed: int) -> None:
-    """The starter seeded numpy only; torch is seeded too so the new head and the shuffle
-    order repeat."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def train_one_epoch(

@@ -123,6 +123,7 @@ class TrainResult:
         return out
 
 
+# grader/sandbox/tasks/train.py keeps its own copy: the sandbox holds no reference source.
 def seed_everything(seed: int) -> dict[str, int]:
     """Seed python, numpy's global RNG and torch (all devices); return what was seeded."""
     random.seed(seed)

@@ -20,8 +20,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.batch.jobs import Graded, Job, content_hash, read_payload
-from grader.result import CheckResult, QuestionResult, Result, RubricInfo, SubmissionInfo
+from grader.batch.jobs import Job
+from grader.ingest.submission import payload_hash, read_payload
+from grader.result import (
+    CheckResult,
+    Graded,
+    QuestionResult,
+    Result,
+    RubricInfo,
+    SubmissionInfo,
+)
 
 GRADER_VERSION = "hash-v1"
 QUESTIONS = [("1", 2.0), ("2", 1.0), ("3", 0.5)]
@@ -64,7 +72,7 @@ class HashGrader:
             student=job.student,
             submission=SubmissionInfo(path=job.source,
                                       kind="folder" if job.is_folder else "file",
-                                      sha256=content_hash(job.payload)),
+                                      sha256=payload_hash(job.payload)),
             rubric=RubricInfo(id="hash-rubric", max_score=sum(p for _, p in QUESTIONS)),
             questions=questions, problems=[], checks_mode="static", key=job.key)
         # A few hundred KB of artifacts, so a kill often lands in the middle of writing them.
@@ -134,7 +142,8 @@ def run_batch(class_dir: Path, out: Path, workers: int, delay: float, log: str |
     """Discover, skip current results, grade the rest, store each, then write the gradebook."""
     from grader.batch.dask import make_pool
     from grader.batch.progress import Progress
-    from grader.batch.store import ResultStore, atomic_write_text
+    from grader.batch.store import ResultStore
+    from grader.files import atomic_write_text
 
     store = ResultStore(out)
     jobs = [job_for(p) for p in sorted(class_dir.glob("*.ipynb"))]

@@ -20,9 +20,10 @@ from grader.audit.mutants import (
     parse_cell,
     reference_notebook_path,
 )
+from grader.rubric.schema import shipped_rubrics
 
 ROOT = Path(__file__).resolve().parents[1]
-RUBRICS = ["csc413-2023-a2", "csc413-f2024-a2", "csc413-2020-pa2"]
+RUBRICS = shipped_rubrics()
 
 
 def _targets(rubric_id: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.rubric.schema import shipped_rubrics
 from tests.pipeline_factory import ROOT, edited, reference_notebook
 from tests.sandbox_factory import needs_bwrap
 
@@ -97,7 +98,7 @@ def test_check_prints_a_summary_and_writes_the_students_report(tmp_path):
                if c["visibility"] == "hidden")
 
 
-@pytest.mark.parametrize("rubric_id", ["csc413-2023-a2", "csc413-f2024-a2", "csc413-2020-pa2"])
+@pytest.mark.parametrize("rubric_id", shipped_rubrics())
 def test_selftest_passes_on_the_reference_notebooks(tmp_path, rubric_id):
     proc = grader("selftest", "--rubric", rubric_id, "--checks", "static",
                   "--out", str(tmp_path / "st"))

@@ -13,7 +13,7 @@ from grader.checks.gradient_flow import gradient_flow
 from grader.checks.output_shape import output_shape
 from grader.checks.param_count import param_count
 from grader.graph.measure import measure, measure_class, read_artifacts
-from grader.sandbox.tasks.observe import observe_class
+from grader.graph.observe import observe_class
 from reference.models import MODELS
 from tests.graph_factory import (
     HANDOUT_TOTALS,

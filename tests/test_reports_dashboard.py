@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch.store import safe_name
+from grader.files import safe_name
 from grader.reports import render_dashboard
 from grader.reports.dashboard import summarise
 from tests import reports_factory as factory

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.rubric.schema import load_rubric, parse_rubric
+from grader.rubric.schema import load_rubric, parse_rubric, shipped_rubrics
 from grader.rubric.yamlpos import RubricError, load_located
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,14 +40,21 @@ def error_of(text: str) -> RubricError:
     return info.value
 
 
-@pytest.mark.parametrize("name", ["csc413-2023-a2", "csc413-f2024-a2", "csc413-2020-pa2"])
-def test_shipped_rubrics_load_with_the_handout_points(name):
+HANDOUT_POINTS = {"csc413-2023-a2": 3.0, "csc413-f2024-a2": 2.0, "csc413-2020-pa2": 6.0}
+
+
+@pytest.mark.parametrize("name", shipped_rubrics())
+def test_shipped_rubrics_load_and_name_their_targets(name):
     rubric = load_rubric(name)
     assert rubric.id == name
-    expected = {"csc413-2023-a2": 3.0, "csc413-f2024-a2": 2.0, "csc413-2020-pa2": 6.0}[name]
-    assert rubric.max_score == expected
+    assert rubric.max_score == sum(q.points for q in rubric.questions) > 0
     for question, spec in rubric.checks():
         assert spec.target in rubric.targets, (question.id, spec.id)
+
+
+@pytest.mark.parametrize("name, points", sorted(HANDOUT_POINTS.items()))
+def test_the_course_rubrics_have_the_handout_points(name, points):
+    assert load_rubric(name).max_score == points
 
 
 def test_2023_rubric_questions_and_points_follow_the_handout():

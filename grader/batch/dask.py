@@ -34,8 +34,9 @@ from distributed import Client, Future, KilledWorker, LocalCluster, WorkerPlugin
 from distributed import wait as dask_wait
 
 import grader
-from grader.batch.jobs import Graded, Job, internal_failure
-from grader.batch.local import GraderFactory, LocalPool
+from grader.batch.jobs import Job, internal_failure
+from grader.batch.local import LocalPool, WorkerFactory
+from grader.result import Graded
 
 LOCAL = "local"
 POLL_S = 1.0
@@ -53,7 +54,7 @@ class _GraderPlugin(WorkerPlugin):
     with at most n graders, never two jobs on one grader at once.
     """
 
-    def __init__(self, factory: GraderFactory, threads: int) -> None:
+    def __init__(self, factory: WorkerFactory, threads: int) -> None:
         self.factory = factory
         self.threads = threads
 
@@ -131,7 +132,7 @@ class DaskPool:
     long the batch waits while the cluster has no worker at all.
     """
 
-    def __init__(self, factory: GraderFactory, address: str = LOCAL, workers: int = 1,
+    def __init__(self, factory: WorkerFactory, address: str = LOCAL, workers: int = 1,
                  threads: int = 1, retries: int = 1, no_worker_timeout: float = 120.0,
                  connect_timeout: float = 30.0) -> None:
         self.factory, self.address = factory, address
@@ -262,7 +263,7 @@ class DaskPool:
             pass
 
 
-def make_pool(factory: GraderFactory, workers: int = 1, threads: int = 1,
+def make_pool(factory: WorkerFactory, workers: int = 1, threads: int = 1,
               dask_address: str | None = None, retries: int = 1) -> LocalPool | DaskPool:
     """The engine for a batch: local processes, or Dask when an address (or "local") is given."""
     if dask_address:

@@ -1,57 +1,35 @@
 """What the batch engine hands to a grading worker, and what comes back.
 
 A job carries the submission's bytes, not just its path, so the same job runs unchanged on a
-local process or on a Dask worker on another machine with no shared file system.
+local process or on a Dask worker on another machine with no shared file system. A worker
+holds one `JobGrader`: a warm pipeline `Grader` that writes each job's bytes to a private
+temporary folder and grades them there.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from grader.result import Result, RubricInfo, SubmissionInfo
+from grader.ingest.submission import payload_hash
+from grader.pipeline import Grader, Options
+from grader.result import Graded, Result, RubricInfo, SubmissionInfo
 
 
 @dataclass(frozen=True)
 class Job:
     student: str
     name: str            # the submission's file or folder name, kept so ingest sees the same name
-    payload: bytes       # the file's bytes, or a zip of the folder
+    payload: bytes       # the file's bytes, or a zip of the folder (grader.ingest.read_payload)
     is_folder: bool
     key: str
     source: str          # the original path, for the record
     rubric: RubricInfo | None = None   # for a result row even when no grader could be built
-
-
-@dataclass
-class Graded:
-    result: Result
-    artifacts: dict[str, bytes] = field(default_factory=dict)
-
-
-def _zip_folder(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                archive.write(path, path.relative_to(folder).as_posix())
-    return buffer.getvalue()
-
-
-def read_payload(path: Path) -> tuple[bytes, bool]:
-    """The bytes that identify a submission: the file, or a deterministic zip of the folder."""
-    if path.is_dir():
-        return _zip_folder(path), True
-    return path.read_bytes(), False
-
-
-def content_hash(payload: bytes) -> str:
-    return hashlib.sha256(payload).hexdigest()
 
 
 class Materialised:
@@ -81,10 +59,40 @@ class Materialised:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+class JobGrader:
+    """A warm pipeline `Grader` that grades batch jobs (what a worker holds)."""
+
+    def __init__(self, grader: Grader) -> None:
+        self.grader = grader
+
+    def grade_job(self, job: Job) -> Graded:
+        with Materialised(job) as path:
+            graded = self.grader.grade_path(path, student=job.student)
+        graded.result.submission.path = job.source
+        graded.result.key = job.key
+        return graded
+
+    def close(self) -> None:
+        self.grader.close()
+
+
+@dataclass
+class GraderFactory:
+    """A picklable recipe for a worker's `JobGrader`, so workers (local or Dask) build their
+    own warm grader."""
+
+    rubric: str
+    options: Options
+    compiled: dict[str, Any] | None = None
+
+    def __call__(self) -> JobGrader:
+        return JobGrader(Grader(self.rubric, options=self.options, compiled=self.compiled))
+
+
 def internal_failure(job: Job, message: str, exc: BaseException | None = None) -> Graded:
     """A result row for a submission the grader itself failed on: never blamed on the student."""
     submission = SubmissionInfo(path=job.source, kind="folder" if job.is_folder else "file",
-                                sha256=content_hash(job.payload), files=[job.name])
+                                sha256=payload_hash(job.payload), files=[job.name])
     return Graded(Result.internal_failure(student=job.student, submission=submission,
                                           rubric=job.rubric or RubricInfo(id=""),
                                           message=message, exc=exc, key=job.key))

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from grader.batch.jobs import Graded, Job, internal_failure
+from grader.batch.jobs import Job, internal_failure
+from grader.result import Graded
 
-GraderFactory = Callable[[], Any]  # returns an object with .grade_job(job) -> Graded, .close()
+WorkerFactory = Callable[[], Any]  # returns an object with .grade_job(job) -> Graded, .close()
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -33,7 +34,7 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
-def _worker_main(factory: GraderFactory, conn: Connection, threads: int,
+def _worker_main(factory: WorkerFactory, conn: Connection, threads: int,
                  parent: int | None = None) -> None:
     if parent is not None:
         _exit_with_parent(parent)
@@ -67,7 +68,7 @@ def _worker_main(factory: GraderFactory, conn: Connection, threads: int,
 
 
 class _Worker:
-    def __init__(self, ctx, factory: GraderFactory, threads: int) -> None:
+    def __init__(self, ctx, factory: WorkerFactory, threads: int) -> None:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main,
                                    args=(factory, child, threads, os.getpid()), daemon=True)
@@ -80,7 +81,7 @@ class _Worker:
 class LocalPool:
     """Run jobs on `workers` processes; yields (job, Graded) as each finishes."""
 
-    def __init__(self, factory: GraderFactory, workers: int = 1, threads: int = 1,
+    def __init__(self, factory: WorkerFactory, workers: int = 1, threads: int = 1,
                  retries: int = 1) -> None:
         self.factory, self.workers, self.threads, self.retries = (
             factory, max(1, workers), threads, retries)

@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from grader import faults
-from grader.batch.jobs import Job, content_hash, internal_failure, read_payload
+from grader.batch.jobs import GraderFactory, Job, internal_failure
 from grader.batch.progress import Progress
-from grader.batch.store import ResultStore, atomic_write_text, safe_name
-from grader.ingest.submission import discover, student_id
-from grader.pipeline import Grader, GraderFactory, Options
+from grader.batch.store import ResultStore
+from grader.files import atomic_write_text, safe_name
+from grader.ingest.submission import discover, payload_hash, read_payload, student_id
+from grader.plan import Options, Plan
+from grader.reports.exports import ExportContext, chosen
 from grader.result import Result
 
 
@@ -59,37 +61,72 @@ def unique_students(paths: list[Path], pattern: str | None) -> list[tuple[str, P
     return out
 
 
-def make_jobs(paths: list[Path], grader: Grader) -> list[Job]:
+def make_jobs(paths: list[Path], plan: Plan) -> list[Job]:
     """One job per submission; an unreadable path still becomes a job (and an error row)."""
     jobs = []
-    for student, path in unique_students(paths, grader.rubric.student_pattern):
+    for student, path in unique_students(paths, plan.rubric.student_pattern):
         try:
             payload, is_folder = read_payload(path)
         except OSError as exc:
             payload, is_folder = f"unreadable: {exc}".encode(), False
         jobs.append(Job(student=student, name=path.name, payload=payload, is_folder=is_folder,
-                        key=grader.key(content_hash(payload)), source=str(path),
-                        rubric=grader.rubric_info()))
+                        key=plan.key(payload_hash(payload)), source=str(path),
+                        rubric=plan.rubric_info()))
     return jobs
 
 
-def write_student_outputs(result: Result, folder: Path) -> None:
-    """The student's report (hidden checks as the rubric allows) and the TA's full view."""
-    from grader.reports.gradescope import export_gradescope
-    from grader.reports.student import render_student_report
+@dataclass
+class Outputs:
+    """What a batch writes besides the results: the reports, the dashboard and the exports
+    (every exporter marked always, and those asked for), with the exporters' options."""
 
-    faults.point("report", result.student)
-    render_student_report(result, folder, audience="student")
-    render_student_report(result, folder, audience="ta", filename="report-ta.html")
-    export_gradescope(result, folder / "results.json")
+    context: ExportContext
+    exports: tuple[str, ...] = ()
+
+    def write_student(self, result: Result, folder: Path) -> None:
+        """The student's report (hidden checks as the rubric allows), the TA's full view, and
+        each per-student export."""
+        from grader.reports.student import render_student_report
+
+        faults.point("report", result.student)
+        render_student_report(result, folder, audience="student")
+        render_student_report(result, folder, audience="ta", filename="report-ta.html")
+        for export in chosen(self.exports, "student"):
+            export.write(result, folder, self.context)
+
+    def write_class(self, results: list[Result], batch: dict[str, Any]
+                    ) -> tuple[dict[str, Path], list[Result], list[str]]:
+        """The dashboard and each class export, each written even when another fails.
+
+        A writer that fails because of one student's record is retried without it, after
+        that row is turned into an `internal` row (which every writer can show). Returns the
+        dashboard's path, the results as finally written, and what could not be written.
+        """
+        from grader.reports.dashboard import render_dashboard
+
+        writers: list[tuple[str, Any]] = [
+            (export.name, lambda rs, e=export: e.write(rs, self.context))
+            for export in chosen(self.exports, "class")]
+        writers.append(("dashboard", lambda rs: render_dashboard(
+            rs, self.context.out, rubric_title=self.context.rubric_title, batch=batch)))
+        failures: list[str] = []
+        written: dict[str, Path] = {}
+        for name, write in writers:
+            try:
+                written[name], results = _write_isolating(write, results)
+            except _RowFailed as failed:
+                results = failed.results
+                failures.append(f"{name}: {failed.reason}")
+        return written, results, failures
 
 
-def save_student(store: ResultStore, result: Result, artifacts: dict[str, bytes]) -> Result:
+def save_student(store: ResultStore, outputs: Outputs, result: Result,
+                 artifacts: dict[str, bytes]) -> Result:
     """Store a result and write its reports; a failure here makes the row `internal`, with a
     plain report for the student and the traceback for staff, and never reaches the batch."""
     try:
         store.save(result, artifacts)
-        write_student_outputs(result, store.student_dir(result.student))
+        outputs.write_student(result, store.student_dir(result.student))
         return result
     except Exception as exc:
         failed = Result.internal_failure(
@@ -107,42 +144,6 @@ def write_plain_reports(result: Result, folder: Path) -> None:
 
     for audience, name in (("student", "report.html"), ("ta", "report-ta.html")):
         atomic_write_text(folder / name, plain_report(result, audience))
-
-
-def write_class_outputs(results: list[Result], out: Path, grader: Grader,
-                        batch: dict[str, Any], exports: tuple[str, ...] = (),
-                        canvas_roster: Path | None = None
-                        ) -> tuple[Path | None, Path | None, list[Result], list[str]]:
-    """The gradebook, the dashboard and the LMS exports, each written even when another fails.
-
-    A writer that fails because of one student's record is retried without it, after that
-    row is turned into an `internal` row (which every writer can show). Returns the paths,
-    the results as finally written, and what could not be written at all.
-    """
-    from grader.reports.canvas import export_canvas
-    from grader.reports.dashboard import render_dashboard
-    from grader.reports.gradebook import write_gradebook
-
-    writers: list[tuple[str, Any]] = [
-        ("gradebook", lambda rs: write_gradebook(rs, out / "gradebook.csv")),
-        ("dashboard", lambda rs: render_dashboard(rs, out, rubric_title=grader.rubric.title,
-                                                  batch=batch))]
-    if "canvas" in exports:
-        writers.append(("canvas", lambda rs: export_canvas(
-            rs, out / "canvas.csv", assignment_name=grader.rubric.title,
-            points_possible=grader.rubric.max_score, roster=canvas_roster)))
-    failures: list[str] = []
-    written: dict[str, Any] = {}
-    for name, write in writers:
-        try:
-            written[name], results = _write_isolating(write, results)
-        except _RowFailed as failed:
-            results = failed.results
-            written[name] = None
-            failures.append(f"{name}: {failed.reason}")
-    index = out / "index.html" if written.get("dashboard") is not None else None
-    gradebook = out / "gradebook.csv" if written.get("gradebook") is not None else None
-    return index, gradebook, results, failures
 
 
 def _internal_row(write: Any, result: Result, exc: BaseException) -> Result:
@@ -196,9 +197,13 @@ def _write_isolating(write: Any, results: list[Result]) -> tuple[Any, list[Resul
 
 def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: Options, *,
                 workers: int = 1, dask: str | None = None, quiet: bool = False,
-                exports: tuple[str, ...] = (), canvas_roster: Path | None = None,
+                exports: tuple[str, ...] = (), export_options: dict[str, Any] | None = None,
                 regrade: bool = False, command: str | None = None) -> BatchSummary:
-    """Grade every submission under `paths` into `out`; returns counts and output paths."""
+    """Grade every submission under `paths` into `out`; returns counts and output paths.
+
+    `exports` names the exporters to write besides those every batch writes
+    (grader.reports.exports); `export_options` holds their options by keyword.
+    """
     from grader.batch.dask import make_pool
 
     started = time.monotonic()
@@ -206,7 +211,10 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
     out = Path(out)
     store = ResultStore(out)
     found = discover(paths)
-    planner = Grader(rubric, options=options)   # builds keys; its sandbox never starts
+    planner = Plan(rubric, options)   # keys and what runs; no sandbox
+    outputs = Outputs(ExportContext(out, planner.rubric.title, planner.rubric.max_score,
+                                    dict(export_options or {})), tuple(exports))
+    chosen(outputs.exports, "class")   # an unknown export name fails before any grading
     jobs = make_jobs(list(found), planner)
     todo = [j for j in jobs if regrade or not store.is_current(j.student, j.key)]
     progress = Progress(total=len(jobs), done=len(jobs) - len(todo), quiet=quiet)
@@ -222,12 +230,14 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
             print("preparing the reference calibration (shipped for the synthetic data, else "
                   "trained once and cached)...",
                   file=sys.stderr, flush=True)
-        planner.prepare(threads=os.cpu_count())
+        from grader.stages.training import TrainingStage
+
+        TrainingStage(planner).prepare(threads=os.cpu_count())
     if todo:
         pool = make_pool(factory, workers=workers, threads=threads, dask_address=dask)
         try:
             for _job, graded in pool.run(todo):
-                result = save_student(store, graded.result, graded.artifacts)
+                result = save_student(store, outputs, graded.result, graded.artifacts)
                 word = progress.advance(result)
                 counts[word] += 1
                 if not quiet and not progress.enabled:   # logs get one line per submission
@@ -243,12 +253,12 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
     missing = {j.student for j in jobs} - {r.student for r in results}
     for job in jobs:   # never silently: a job that left nothing (or nothing readable) is a row
         if job.student in missing:
-            results.append(save_student(store, internal_failure(
+            results.append(save_student(store, outputs, internal_failure(
                 job, "no readable result was stored for this submission").result, {}))
     for i, result in enumerate(results):   # reports of reused results may predate this version
         folder = store.student_dir(result.student)
         if not (folder / "report.html").exists():
-            results[i] = save_student(store, result, {})
+            results[i] = save_student(store, outputs, result, {})
     wall = time.monotonic() - started
     batch = {"started_at": started_at,
              "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -257,14 +267,14 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
              "command": command or shlex.join(sys.argv), "graded_now": len(todo),
              "reused": len(jobs) - len(todo)}
     stored = {id(r) for r in results}
-    index, gradebook, results, failures = write_class_outputs(results, out, planner, batch,
-                                                              exports, canvas_roster)
+    written, results, failures = outputs.write_class(results, batch)
     for result in results:   # rows the class outputs had to turn into internal ones
         if id(result) not in stored:
-            save_student(store, result, {})
+            save_student(store, outputs, result, {})
     return BatchSummary(total=len(jobs), graded_now=len(todo), reused=len(jobs) - len(todo),
                         errors=sum(r.status == "error" for r in results),
                         internal=sum(r.status == "internal" for r in results),
-                        wall_s=wall, out=out, index=index, gradebook=gradebook,
+                        wall_s=wall, out=out, index=written.get("dashboard"),
+                        gradebook=written.get("gradebook"),
                         ignored=[(str(p), why) for p, why in getattr(found, "ignored", [])],
                         failed_outputs=failures)

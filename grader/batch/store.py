@@ -8,51 +8,12 @@ right key is what marks the student as graded, so an interrupted student is simp
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import tempfile
 from pathlib import Path
-from typing import Any
 
+from grader.files import atomic_write_bytes, atomic_write_text, safe_name
 from grader.result import Result
 
 RESULT = "result.json"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically (same-directory temp file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: Path, value: Any) -> None:
-    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=False, allow_nan=False) + "\n")
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
-
-
-def safe_name(student: str) -> str:
-    """A folder name for a student id that cannot escape the output directory."""
-    name = _UNSAFE.sub("_", student).strip("._") or "student"
-    return name[:120]
 
 
 class ResultStore:

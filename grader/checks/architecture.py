@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from grader.checks.common import problem_text, target_unavailable
-from grader.checks.registry import Param, Verdict, check
+from grader.checks.registry import Compiling, Param, Verdict, check
 from grader.graph.diff import ALLOWABLE, Comparison, Difference, compare
 from grader.graph.normalise import GraphError, Sequence, normalise
 
@@ -123,7 +123,58 @@ def judge(student_config: Mapping, reference_graph: Mapping, *,
     return Verdict.failed(_message(comparison), fraction=comparison.fraction, **details)
 
 
-@check("architecture", params={
+VIEW = """{% if d.differences %}
+<h4>Differences</h4>
+<ul class="diffs">
+{% for x in d.differences %}
+  <li>{% if x.message != c.message or loop.length > 1 %}{{ x.message or x.kind }}<br>{% endif %}
+    <span class="note">{% if x.location %}at {{ x.location }} · {% endif %}expected</span>
+      <code>{{ x.expected if x.expected is not none else "nothing" }}</code>
+      <span class="note">· found</span>
+      <code>{{ x.found if x.found is not none else "nothing" }}</code></li>
+{% endfor %}
+</ul>
+{% endif %}
+{% if d.table %}
+<h4>Your layers beside the reference's</h4>
+<div class="scroll">
+<table class="arch">
+  <thead><tr><th>Block</th><th>Yours</th><th>Reference</th><th></th></tr></thead>
+  <tbody>
+  {% for row in d.table %}
+    {% set st = row.status or "match" %}
+    <tr class="{{ st }}">
+      <td class="block">{{ row.block }}</td>
+      <td class="yours" data-label="yours">{% if row.student is none %}
+        <span class="absent">missing</span>{% else %}
+        {{ row.student|word_diff(row.reference) if st == "mismatch" else row.student }}{% endif %}
+        </td>
+      <td class="ref" data-label="reference">{% if row.reference is none %}
+        <span class="absent">not in the reference</span>{% else %}
+        {{ row.reference|word_diff(row.student) if st == "mismatch" else row.reference }}{% endif %}
+        </td>
+      {% set label = {"match": "✓ same", "mismatch": "≠ differs", "missing": "− missing",
+                      "extra": "+ extra"} %}
+      <td class="st">{{ label.get(st, st) }}</td>
+    </tr>
+  {% endfor %}
+  </tbody>
+</table>
+</div>
+{% endif %}
+"""
+
+
+DETAILS = ('`{"differences": [{"kind", "location", "expected", "found", "message"}], '
+           '"table": [{"block", "student", "reference", "status": '
+           '"match|mismatch|missing|extra"}], "matched", "reference_layers", "extra", '
+           '"notes": [...]}`; a difference\'s kind is one of missing, extra, attribute, '
+           'replaced, order, skip, source, module_type, unused, unregistered, repeated')
+
+
+@check("architecture", details=DETAILS, title="Layers match the handout", view=VIEW,
+       explains="Your model's layers, in order, compared with the handout's model.",
+       params={
     "config": Param((str,), doc="the configuration whose layers are compared (default: the "
                                 "first the reference was compiled for)"),
     "module_types": Param((dict,), default={},
@@ -174,7 +225,7 @@ def architecture(measured: dict, expected: dict, params: dict) -> Verdict:
 
 
 @architecture.expect
-def _expect(reference: dict, params: dict) -> dict[str, Any]:
+def _expect(reference: dict, params: dict, compiling: Compiling | None = None) -> dict[str, Any]:
     """The reference's measured graph for the config, plus what fills in its kernel sizes."""
     name = params.get("config") or next(iter(reference["configs"]))
     config = reference["configs"][name]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from grader.checks.common import problem_text, target_unavailable
-from grader.checks.registry import Param, Verdict, check
+from grader.checks.registry import Compiling, Param, Verdict, check
 
 LISTED = 100   # names kept per list in a verdict's details
 
@@ -83,8 +83,38 @@ def _unusable(measured: dict) -> Verdict | None:
     return None
 
 
+VIEW = """{% if d.changed is defined or d.trainable is defined %}
+<h4>Which parameters moved</h4>
+<dl class="kv">
+  {% if d.head %}<dt>new head</dt><dd class="mono">{{ d.head.type }}({{ d.head.in_channels }}
+    → {{ d.head.out_channels }}, kernel {{ d.head.kernel_size|yesno }})</dd>{% endif %}
+  {% if d.trainable is defined and d.trainable is not none %}
+  <dt>trainable ({{ d.trainable|length }})</dt><dd>{% for n in d.trainable %}
+    <code>{{ n }}</code>{{ ", " if not loop.last }}{% else %}none{% endfor %}</dd>
+  {% endif %}
+  {% if d.changed is defined and d.changed is not none %}
+  <dt>changed by training ({{ d.changed|length }})</dt><dd>{% for n in d.changed %}
+    <code>{{ n }}</code>{{ ", " if not loop.last }}{% else %}none{% endfor %}</dd>
+  {% elif d.changed is defined %}
+  <dt>changed by training</dt><dd>not measured (the training step did not complete)</dd>
+  {% endif %}
+  {% if d.unchanged_count is defined and d.unchanged_count is not none %}
+  <dt>unchanged</dt><dd>{{ d.unchanged_count|thousands }} parameter tensors</dd>
+  {% endif %}
+</dl>
+{% endif %}
+"""
+
+
 # --- C.1: train() optimises only the head -----------------------------------------------------
-@check("finetune_train", stage="finetune", params=TRAIN_PARAMS)
+DETAILS = ('`{"trainable": [...], "changed": [...] or null (no step taken), '
+           '"unchanged_count", "optimised": [...], "head": {"type", "in_channels", '
+           '"out_channels", "kernel_size"}, "steps"}`')
+
+
+@check("finetune_train", stage="finetune", params=TRAIN_PARAMS, view=VIEW,
+       details=DETAILS, title="Fine-tuning updates the right parameters",
+       explains="Which parameters your fine-tuning code changed.")
 def finetune_train(measured: dict, expected: dict, params: dict) -> Verdict:
     """train(args, model) updates only the head's parameters (seen in a short real run)."""
     bad = _unusable(measured)
@@ -155,7 +185,7 @@ def finetune_train(measured: dict, expected: dict, params: dict) -> Verdict:
 
 
 @finetune_train.expect
-def _expect_train(reference: dict, params: dict) -> dict:
+def _expect_train(reference: dict, params: dict, compiling: Compiling | None = None) -> dict:
     head = _get(params, TRAIN_PARAMS, "head")
     return {"head": head, "trainable_prefix": [head + "."]}
 
@@ -170,7 +200,10 @@ def _module_phrase(head: str) -> str:
     return text
 
 
-@check("finetune_head", stage="finetune", params=HEAD_PARAMS)
+@check("finetune_head", stage="finetune", params=HEAD_PARAMS, view=VIEW,
+       details="the same as finetune_train's, with `head_ok` and `frozen_ok`",
+       title="New head, frozen backbone",
+       explains="The replaced classification head and which parameters stay frozen.")
 def finetune_head(measured: dict, expected: dict, params: dict) -> Verdict:
     """The model given to train() has a fresh in->out 1x1 conv head and nothing else trainable."""
     bad = _unusable(measured)
@@ -238,7 +271,7 @@ def finetune_head(measured: dict, expected: dict, params: dict) -> Verdict:
 
 
 @finetune_head.expect
-def _expect_head(reference: dict, params: dict) -> dict:
+def _expect_head(reference: dict, params: dict, compiling: Compiling | None = None) -> dict:
     head = _get(params, HEAD_PARAMS, "head")
     return {"head": head, "head_type": "Conv2d",
             "head_in_channels": _get(params, HEAD_PARAMS, "in_channels"),

@@ -3,14 +3,48 @@
 from __future__ import annotations
 
 from grader.checks.common import over_configs
-from grader.checks.registry import Param, Verdict, check
+from grader.checks.registry import Compiling, Param, Verdict, check
 
 
 def _shown(names: list[str]) -> str:
     return ", ".join(names[:4]) + (" …" if len(names) > 4 else "")
 
 
-@check("gradient_flow", params={
+VIEW = """{% if d.configs %}
+<h4>Gradient flow</h4>
+<div class="scroll">
+<table>
+  <thead><tr><th>Configuration</th><th>Parameters without a gradient</th>
+    <th>Frozen parameters</th><th>Output depends on input</th></tr></thead>
+  <tbody>
+  {% for name, conf in d.configs.items() %}
+    <tr>
+      <td><strong>{{ name }}</strong></td>
+      {% if conf.error %}<td colspan="3" class="bad">{{ conf.error }}</td>{% else %}
+      <td>{% if conf.without_grad %}<span class="bad">{{ conf.without_grad|length }}:</span>
+        <code>{{ conf.without_grad|join(", ") }}</code>{% else %}
+          <span class="ok">none</span>{% endif %}</td>
+      <td>{% if conf.frozen %}<span class="bad">{{ conf.frozen|length }}:</span>
+        <code>{{ conf.frozen|join(", ") }}</code>{% else %}
+          <span class="ok">none</span>{% endif %}</td>
+      <td>{{ conf.input_affects_output|yesno }}</td>{% endif %}
+    </tr>
+  {% endfor %}
+  </tbody>
+</table>
+</div>
+{% endif %}
+"""
+
+
+DETAILS = ('`{"configs": {name: {"ok", "message", "without_grad": [...], "frozen": [...], '
+           '"input_affects_output"}}}`')
+
+
+@check("gradient_flow", details=DETAILS, title="Every parameter receives a gradient", view=VIEW,
+       explains="Whether a training step reaches every parameter and the output depends on "
+                "the input.",
+       params={
     "configs": Param((list,), doc="config names (default: every config of the target)"),
 })
 def gradient_flow(measured: dict, expected: dict, params: dict) -> Verdict:
@@ -36,7 +70,7 @@ def gradient_flow(measured: dict, expected: dict, params: dict) -> Verdict:
 
 
 @gradient_flow.expect
-def _expect(reference: dict, params: dict) -> dict:
+def _expect(reference: dict, params: dict, compiling: Compiling | None = None) -> dict:
     names = params.get("configs") or list(reference["configs"])
     return {name: {"without_grad": reference["configs"][name]["parameters"]["without_grad"]}
             for name in names}

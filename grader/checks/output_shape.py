@@ -3,10 +3,46 @@
 from __future__ import annotations
 
 from grader.checks.common import over_configs
-from grader.checks.registry import Param, Verdict, check
+from grader.checks.registry import Compiling, Param, Verdict, check
+
+VIEW = """{% if d.configs %}
+<h4>Output shapes, expected and found</h4>
+<div class="scroll">
+<table>
+  <thead><tr><th>Configuration</th><th>Input</th><th>Expected</th><th>Found</th><th></th>
+    </tr></thead>
+  <tbody>
+  {% for name, conf in d.configs.items() %}
+    {% if conf.runs %}
+      {% for run in conf.runs %}
+      <tr>
+        <td>{% if loop.first %}<strong>{{ name }}</strong>{% endif %}</td>
+        <td class="mono">{{ run.input|shape }}</td>
+        <td class="mono">{{ run.expected|shape }}</td>
+        <td class="{{ 'ok' if run.ok else 'bad' }}">
+          {{ run.error if run.error else run.found|shape }}</td>
+        <td>{{ "✓" if run.ok else "✗" }}</td>
+      </tr>
+      {% endfor %}
+    {% else %}
+      <tr><td><strong>{{ name }}</strong></td>
+        <td colspan="4" class="bad">{{ conf.error or conf.message or "not run" }}</td></tr>
+    {% endif %}
+  {% endfor %}
+  </tbody>
+</table>
+</div>
+{% endif %}
+"""
 
 
-@check("output_shape", params={
+DETAILS = ('`{"configs": {name: {"ok", "message", "runs": [{"input", "expected", "found", '
+           '"ok", "error"}]}}}`')
+
+
+@check("output_shape", details=DETAILS, title="Output shape", view=VIEW,
+       explains="The shape of your model's output for several inputs and configurations.",
+       params={
     "configs": Param((list,), doc="config names (default: every config of the target)"),
 })
 def output_shape(measured: dict, expected: dict, params: dict) -> Verdict:
@@ -31,7 +67,7 @@ def output_shape(measured: dict, expected: dict, params: dict) -> Verdict:
 
 
 @output_shape.expect
-def _expect(reference: dict, params: dict) -> dict:
+def _expect(reference: dict, params: dict, compiling: Compiling | None = None) -> dict:
     names = params.get("configs") or list(reference["configs"])
     return {name: {"outputs": [{"input": o["input"], "shape": o["shape"]}
                                for o in reference["configs"][name]["outputs"]]}

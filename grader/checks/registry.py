@@ -1,8 +1,13 @@
 """The registry of check kinds.
 
-A check kind is a small pure function `(measured, expected, params) -> Verdict`, registered by
-name with the `@check` decorator, the way pytest plugins register hooks. Adding a kind means
-adding one module to this package and one line to a rubric; nothing else changes.
+A check kind is one module of this package: a small pure function `(measured, expected, params)
+-> Verdict` registered by name with the `@check` decorator (the way pytest plugins register
+hooks), and with it everything else about the kind: its title and one-sentence explanation for
+reports, its rubric parameters, the stage it needs (static / training / finetune), how
+`grader compile` derives its expectations from the reference (`.expect`), its detail view (a
+jinja template the report includes for it) and the figures that view draws (`.figures`).
+Adding a kind means adding one module here and one line to each rubric; the reports, the
+dashboard and the compiler find it through the registry.
 
 `measured` is what the trusted side measured for the check's target (never a number the student's
 code reported without verification), `expected` is what `grader compile` derived from the
@@ -15,6 +20,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 STATUSES = ("passed", "failed", "error", "skipped", "internal")
@@ -71,20 +77,37 @@ class Param:
     choices: tuple[Any, ...] | None = None
 
 
+@dataclass(frozen=True)
+class Compiling:
+    """What `grader compile` knows while it derives a check's expectations."""
+
+    rubric: Any            # grader.rubric.schema.Rubric
+    question: Any          # grader.rubric.schema.Question
+    spec: Any              # grader.rubric.schema.CheckSpec
+    calibrations: bool     # whether training checks may train the reference now
+
+
 CheckFn = Callable[[dict, dict, dict], Verdict]
-ExpectFn = Callable[[dict, dict], dict]
+ExpectFn = Callable[..., dict]   # (reference, params, compiling: Compiling | None)
+FiguresFn = Callable[[dict, Path], dict]
 
 
 @dataclass
 class CheckKind:
-    """A registered kind: its verdict function, the stage it needs, and its parameters."""
+    """A registered kind: its verdict function, what reports say of it, the stage it needs,
+    its parameters, its expectations, and its detail view."""
 
     name: str
     func: CheckFn
     stage: str
     params: dict[str, Param]
     doc: str
+    title: str = ""
+    explains: str = ""
+    details: str = ""                # what its verdicts' `details` hold (docs/results.md)
+    view: str | None = None          # jinja template text of the kind's detail view
     expect_fn: ExpectFn | None = None
+    figures_fn: FiguresFn | None = None
 
     def __call__(self, measured: dict, expected: dict, params: dict) -> Verdict:
         return self.func(measured, expected, params)
@@ -93,6 +116,17 @@ class CheckKind:
         """Register how `grader compile` derives this kind's expectations from the reference."""
         self.expect_fn = fn
         return fn
+
+    def figures(self, fn: FiguresFn) -> FiguresFn:
+        """Register the figures (inline SVG, embedded pictures) the detail view draws, from a
+        check's details and the folder holding its artifacts."""
+        self.figures_fn = fn
+        return fn
+
+    @property
+    def view_name(self) -> str | None:
+        """The template name the reports include for this kind (None: a generic view)."""
+        return f"check/{self.name}.html.j2" if self.view else None
 
 
 # Stages say what a check needs from the pipeline: "static" ones need only observations of the
@@ -115,9 +149,10 @@ COMMON_PARAMS: dict[str, Param] = {
 }
 
 
-def check(name: str, *, stage: str = "static",
-          params: dict[str, Param] | None = None) -> Callable[[CheckFn], CheckKind]:
-    """Register a check kind under `name`."""
+def check(name: str, *, stage: str = "static", params: dict[str, Param] | None = None,
+          title: str = "", explains: str = "", details: str = "", view: str | None = None
+          ) -> Callable[[CheckFn], CheckKind]:
+    """Register a check kind under `name` (see the module docstring for the other fields)."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}")
 
@@ -127,7 +162,9 @@ def check(name: str, *, stage: str = "static",
         clash = set(params or {}) & set(COMMON_PARAMS)
         if clash:
             raise ValueError(f"{name}: parameters {sorted(clash)} are common to every check")
-        kind = CheckKind(name, fn, stage, dict(params or {}), (fn.__doc__ or "").strip())
+        kind = CheckKind(name, fn, stage, dict(params or {}), (fn.__doc__ or "").strip(),
+                         title=title or name.replace("_", " ").capitalize(),
+                         explains=explains, details=details, view=view)
         REGISTRY[name] = kind
         return kind
 
@@ -153,3 +190,18 @@ def load_builtin() -> dict[str, CheckKind]:
 def get(name: str) -> CheckKind:
     load_builtin()
     return REGISTRY[name]
+
+
+def find(name: str) -> CheckKind | None:
+    """The kind registered as `name`, or None (a result written by another grader version)."""
+    load_builtin()
+    return REGISTRY.get(name)
+
+
+def view_source(template: str) -> str | None:
+    """The text of `check/<kind>.html.j2`, for the report's template loader."""
+    prefix, _, rest = template.partition("/")
+    if prefix != "check" or not rest.endswith(".html.j2"):
+        return None
+    kind = find(rest.removesuffix(".html.j2"))
+    return kind.view if kind is not None else None

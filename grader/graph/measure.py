@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from grader.graph.inputs import make_input, make_projection
+from grader.graph.observe import OBSERVE_SEED, observe_class
 from grader.graph.replay import ReplayError, is_deterministic, replay
 from grader.ingest.problems import Problem
 
@@ -226,11 +227,10 @@ def read_artifacts(folder: Path | str) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-def measure_class(cls: type, configs: Mapping[str, Mapping[str, Any]], seed: int = 1234, *,
+def measure_class(cls: type, configs: Mapping[str, Mapping[str, Any]],
+                  seed: int = OBSERVE_SEED, *,
                   target: str | None = None) -> dict[str, Any]:
     """Observe a trusted class in-process (same code path as the sandbox) and measure it."""
-    from grader.sandbox.tasks.observe import observe_class
-
     target = target or cls.__name__
     with tempfile.TemporaryDirectory(prefix="grader-observe-") as folder:
         observed = observe_class(cls, configs, seed, folder, target=target)

@@ -8,9 +8,11 @@ student sees when counting cells from the top.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
@@ -93,14 +95,39 @@ class Submission:
                        file=file, hint=list(hint or []))
 
 
-def content_hash(files: dict[str, bytes]) -> str:
-    """sha256 over (name, size, bytes) in sorted name order: the submission's cache key."""
+def files_digest(files: dict[str, bytes]) -> str:
+    """sha256 over (name, size, bytes) of the files read, in sorted name order (recorded in the
+    result as what was graded; the cache key is `payload_hash`, known before reading)."""
     digest = hashlib.sha256()
     for name in sorted(files):
         data = files[name]
         digest.update(name.encode("utf-8") + b"\0" + str(len(data)).encode() + b"\0")
         digest.update(data)
     return digest.hexdigest()
+
+
+def _zip_folder(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), (1980, 1, 1, 0, 0, 0))
+                archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def read_payload(path: Path) -> tuple[bytes, bool]:
+    """The bytes that identify a submission as handed in: the file, or a deterministic zip of
+    the folder (names and contents only, no timestamps); and whether it was a folder."""
+    path = Path(path)
+    if path.is_dir():
+        return _zip_folder(path), True
+    return path.read_bytes(), False
+
+
+def payload_hash(payload: bytes) -> str:
+    """The submission's part of a result key: sha256 of its payload (`read_payload`)."""
+    return hashlib.sha256(payload).hexdigest()
 
 
 def student_id(path: Path, pattern: str | None = None) -> str:
@@ -159,7 +186,7 @@ def load_submission(path: str | Path, student: str | None = None, *,
             cells.append(Cell(index=len(cells) + 1, kind=kind_, source=source, cell_id=cell_id,
                               file=name, number=number))
     return Submission(student=who, path=path, kind=kind, cells=cells, files=files,
-                      sha256=content_hash(files), ignored=ignored, notes=notes)
+                      sha256=files_digest(files), ignored=ignored, notes=notes)
 
 
 def file_cells(name: str, data: bytes, limits: IngestLimits) -> list[tuple[str, str, str | None]]:

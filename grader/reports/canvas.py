@@ -28,7 +28,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from grader.files import atomic_write_text
 from grader.reports.dashboard import sort_key
+from grader.reports.exports import ExportContext, ExportOption, exporter
 from grader.result import Result
 
 IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -107,7 +109,21 @@ def export_canvas(results: list[Result], path: Path, *, assignment_name: str,
     frame = pd.DataFrame(rows, columns=[*IDENTITY, header])
     frame.attrs["unmatched"] = unmatched
     frame.attrs["blank"] = blank
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False, quoting=csv.QUOTE_MINIMAL)
+    atomic_write_text(Path(path), frame.to_csv(index=False, quoting=csv.QUOTE_MINIMAL))
     return frame
+
+
+@exporter("canvas", help="canvas.csv in Canvas's gradebook-import layout",
+          options=(ExportOption("--canvas-roster", type=Path, metavar="CSV",
+                                help="Canvas gradebook export used to match students to "
+                                     "Canvas ids"),
+                   ExportOption("--canvas-assignment-id", metavar="ID",
+                                help="the Canvas assignment id (else Canvas offers to create "
+                                     "a new assignment)")))
+def _export(results: list[Result], context: ExportContext) -> Path:
+    path = context.out / "canvas.csv"
+    export_canvas(results, path, assignment_name=context.rubric_title,
+                  points_possible=context.max_score,
+                  roster=context.options.get("canvas_roster"),
+                  assignment_id=context.options.get("canvas_assignment_id"))
+    return path

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from grader import figures
 from grader.ingest.problems import Problem
-from grader.reports import plots
 from grader.reports.render import TEMPLATES, csp, render, write_atomic
 from grader.reports.view import PROBLEM_KIND, check_title, location
 from grader.result import Result
@@ -23,7 +23,7 @@ SLOWEST = 8
 def default_link(result: Result) -> str:
     """`<student folder>/report.html`, with the folder named exactly as the batch store names
     it (student ids can hold characters a folder name must not)."""
-    from grader.batch.store import safe_name
+    from grader.files import safe_name
 
     return quote(safe_name(result.student)) + "/report.html"
 
@@ -195,7 +195,7 @@ def render_dashboard(results: list[Result], out_dir: Path, *, rubric_title: str 
     html = render(
         "dashboard.html.j2", s=summary, info=batch_info(summary["results"], batch, rubric_title),
         link=report_link or default_link,
-        histogram=plots.histogram(summary["fractions"]),
+        histogram=figures.histogram(summary["fractions"]),
         script=script, csp=csp(script),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     return write_atomic(Path(out_dir) / "index.html", html)

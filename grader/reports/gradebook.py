@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from grader.files import atomic_write_text
 from grader.reports.dashboard import question_order, sort_key
+from grader.reports.exports import ExportContext, exporter
 from grader.reports.view import location
 from grader.result import Result
 
@@ -74,7 +76,13 @@ def write_gradebook(results: list[Result], path: Path) -> pd.DataFrame:
     error, review. Rows that could not be graded keep their row, with blank cells and why.
     """
     frame = gradebook_frame(results)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
+    atomic_write_text(Path(path), frame.to_csv(index=False))
     return frame
+
+
+@exporter("gradebook", always=True,
+          help="gradebook.csv: a row per student, a column per question (always written)")
+def _export(results: list[Result], context: ExportContext) -> Path:
+    path = context.out / "gradebook.csv"
+    write_gradebook(results, path)
+    return path

@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from grader.files import atomic_write_text
+from grader.reports.exports import ExportContext, exporter
 from grader.reports.view import PROBLEM_KIND, check_title, location
 from grader.result import CheckResult, Result
 
@@ -226,7 +228,13 @@ def export_gradescope(result: Result, path: Path) -> dict[str, Any]:
     errors = validate_gradescope(doc)
     if errors:
         raise ValueError("invalid Gradescope results.json: " + "; ".join(errors[:5]))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_text(Path(path), json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     return doc
+
+
+@exporter("gradescope", scope="student", always=True,
+          help="<student>/results.json in Gradescope's autograder format (always written)")
+def _export(result: Result, folder: Path, context: ExportContext) -> Path:
+    path = folder / "results.json"
+    export_gradescope(result, path)
+    return path

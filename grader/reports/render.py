@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +19,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from grader.checks.registry import view_source
+from grader.files import atomic_write_text
 from grader.reports import view as v
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -103,7 +103,9 @@ def _defined(fn: Callable[..., Any]) -> Callable[..., Any]:
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        # the pages' templates, then each check kind's detail view, declared in its module
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(TEMPLATES)),
+                                    jinja2.FunctionLoader(view_source)]),
         autoescape=True,
         undefined=jinja2.ChainableUndefined,  # details vary by kind and version
         trim_blocks=True,
@@ -131,14 +133,4 @@ def render(template: str, **context: Any) -> str:
 
 def write_atomic(path: Path, text: str) -> Path:
     """Write a page so a reader (or a killed batch) never sees half of it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, text)

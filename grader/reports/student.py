@@ -2,55 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from grader.reports import plots
+from grader.checks.registry import find
 from grader.reports.render import csp, render, write_atomic
 from grader.reports.view import student_view
 from grader.result import Result
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-MAX_PICTURE_BYTES = 4_000_000
-
-
-def embed_png(relative: Any, root: Path) -> str | None:
-    """A data: URI for a PNG artifact under `root`, or None when it is absent or not safe.
-
-    The path comes from result.json and the file from a sandbox, so it must stay inside the
-    student's folder and really be a PNG of sensible size before it is inlined.
-    """
-    if not isinstance(relative, str) or not relative:
-        return None
-    base = Path(root).resolve()
-    path = (base / relative).resolve()
-    if base not in path.parents or not path.is_file():
-        return None
-    data = path.read_bytes()
-    if not data.startswith(PNG_MAGIC) or len(data) > MAX_PICTURE_BYTES:
-        return None
-    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-
 
 def _figures(check: dict, root: Path) -> dict[str, Any]:
-    """Plots and pictures for a fully disclosed check (accuracy curves, samples)."""
-    details = check["details"]
-    figures: dict[str, Any] = {}
-    if check["kind"] == "accuracy" and details:
-        figures["curves"] = plots.training_curves(
-            details.get("curve"), details.get("reference_curve"),
-            pass_at=details.get("pass_at"), zero_at=details.get("zero_at"))
-        ref = [r for r in details.get("reference_val_acc") or [] if isinstance(r, (int, float))]
-        if all(isinstance(details.get(k), (int, float))
-               for k in ("val_acc", "pass_at", "zero_at")):
-            figures["scale"] = plots.accuracy_scale(details["val_acc"], ref, details["pass_at"],
-                                                    details["zero_at"])
-        if details.get("samples"):
-            figures["samples"] = embed_png(details["samples"], root)
-            figures["samples_missing"] = figures["samples"] is None
-    return figures
+    """What the check's kind draws for its detail view (see grader.checks.registry)."""
+    kind = find(str(check["kind"]))
+    if kind is None or kind.figures_fn is None or not check["details"]:
+        return {}
+    return kind.figures_fn(check["details"], root)
 
 
 def report_context(result: Result, *, audience: str = "student",

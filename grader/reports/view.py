@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from grader.checks.registry import find
 from grader.ingest.problems import Problem
 from grader.result import CheckResult, Result
 
@@ -45,30 +46,6 @@ PROBLEM_KIND = {
     "internal": "The grader failed on this submission",
 }
 
-KIND_TITLE = {
-    "architecture": "Layers match the handout",
-    "output_shape": "Output shape",
-    "param_count": "Number of parameters",
-    "gradient_flow": "Every parameter receives a gradient",
-    "accuracy": "Trains to the reference's accuracy",
-    "finetune_train": "Fine-tuning updates the right parameters",
-    "finetune_head": "New head, frozen backbone",
-}
-
-# What each kind of check verifies, in one sentence, for a student reading a failure.
-KIND_EXPLAINS = {
-    "architecture": "Your model's layers, in order, compared with the handout's model.",
-    "output_shape": "The shape of your model's output for several inputs and configurations.",
-    "param_count": "How many parameters your model has (total and trainable).",
-    "gradient_flow": "Whether a training step reaches every parameter and the output depends "
-                     "on the input.",
-    "accuracy": "Your model trained by the course's training loop, compared with the reference "
-                "model trained the same way.",
-    "finetune_train": "Which parameters your fine-tuning code changed.",
-    "finetune_head": "The replaced classification head and which parameters stay frozen.",
-}
-
-
 def status_key(check: CheckResult) -> str:
     """The display status: `failed` with some credit reads as `partial`."""
     if check.status == "failed" and check.score > 1e-12:
@@ -77,9 +54,11 @@ def status_key(check: CheckResult) -> str:
 
 
 def check_title(check: CheckResult) -> str:
+    """The rubric's title for the check, else its kind's title and its target."""
     if check.title:
         return check.title
-    base = KIND_TITLE.get(check.kind, check.kind.replace("_", " ").capitalize())
+    kind = find(check.kind)
+    base = kind.title if kind else check.kind.replace("_", " ").capitalize()
     return f"{base} ({check.target})" if check.target else base
 
 
@@ -94,13 +73,15 @@ def _check_view(check: CheckResult, level: str, audience: str, anchor: str) -> d
     key = status_key(check)
     label, icon, css, meaning = STATUS[key]
     hidden = check.visibility == "hidden"
+    kind = find(check.kind)
     view: dict[str, Any] = {
         "anchor": anchor, "id": check.id, "kind": check.kind,
         "target": check.target, "title": check_title(check), "status": check.status,
         "status_key": key, "label": label, "icon": icon, "css": css,
         "score": check.score, "max_score": check.max_score,
         "level": level, "hidden": hidden, "feedback": check.feedback,
-        "explains": KIND_EXPLAINS.get(check.kind, ""),
+        "explains": kind.explains if kind else "",
+        "view": kind.view_name if kind else None,
         "meaning": meaning, "message": None, "details": {}, "problem": None, "tag": None,
     }
     if hidden:

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import grader
-from grader.checks.registry import load_builtin
+from grader.checks.registry import Compiling, load_builtin
+from grader.graph.observe import OBSERVE_SEED
 from grader.rubric.schema import RUBRICS_DIR, CheckSpec, Question, Rubric, Target
 
 COMPILED_DIR = RUBRICS_DIR / "compiled"
 SCHEMA = 1
-OBSERVE_SEED = 1234
 
 
 class CompileError(RuntimeError):
@@ -74,27 +74,6 @@ def measure_reference(target: Target) -> dict[str, Any]:
     return measured
 
 
-def synthetic_calibration(rubric: Rubric, spec: CheckSpec) -> dict[str, Any]:
-    """The reference trained on the built-in synthetic horses under the check's budget.
-
-    Shipped in the compiled file so that a student's `grader check --checks all` can judge
-    accuracy without the reference; a TA grading real CIFAR-10 calibrates on that instead.
-    """
-    from grader.checks.accuracy import budget_of
-    from grader.training.calibrate import calibrate
-    from grader.training.data import build_pack
-
-    target = rubric.targets[spec.target]
-    config = spec.params.get("config") or next(iter(target.configs))
-    budget = budget_of(spec.params)
-    pack = build_pack(None, None, budget, num_colours=int(target.configs[config].get(
-        "num_colours", 24)), seed=rubric.seed)
-    calibration = calibrate(target.reference, target.args(config), pack, budget,
-                            seeds=int(spec.params.get("seeds") or 3), seed=rubric.seed,
-                            config=config, device="cpu")
-    return {k: v for k, v in calibration.items() if k != "cached"}
-
-
 def compile_rubric(rubric: Rubric, *, calibrations: bool = True) -> dict[str, Any]:
     """Expectations for every check of `rubric`, keyed by `check_uid`."""
     registry = load_builtin()
@@ -103,17 +82,16 @@ def compile_rubric(rubric: Rubric, *, calibrations: bool = True) -> dict[str, An
     for question, spec in rubric.checks():
         kind = registry[spec.kind]
         if kind.expect_fn is None:
-            expectations[check_uid(question, spec)] = (
-                {"calibration": synthetic_calibration(rubric, spec)}
-                if calibrations and spec.stage == "training" else {})
+            expectations[check_uid(question, spec)] = {}
             continue
         target = rubric.targets.get(spec.target) if spec.target else None
         reference: dict[str, Any] = {}
-        if target is not None and target.kind == "class":
+        if target is not None and target.kind == "class" and kind.stage == "static":
             if target.name not in references:
                 references[target.name] = measure_reference(target)
             reference = references[target.name]
-        expectations[check_uid(question, spec)] = kind.expect_fn(reference, spec.params)
+        expectations[check_uid(question, spec)] = kind.expect_fn(
+            reference, spec.params, Compiling(rubric, question, spec, calibrations))
     return {"schema": SCHEMA, "rubric": rubric.id, "rubric_sha256": rubric_hash(rubric),
             "reference_sha256": reference_hash(), "grader": grader.__version__,
             "targets": {name: {"reference": t.reference} for name, t in rubric.targets.items()},
@@ -126,7 +104,7 @@ def compiled_path(rubric: Rubric, folder: Path | None = None) -> Path:
 
 def write_compiled(rubric: Rubric, path: Path | None = None) -> Path:
     """Compile and write the JSON (sorted keys, so a rebuild with no change is byte-identical)."""
-    from grader.batch.store import atomic_write_text
+    from grader.files import atomic_write_text
 
     path = Path(path or compiled_path(rubric))
     data = compile_rubric(rubric)

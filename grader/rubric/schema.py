@@ -291,6 +291,11 @@ def parse_rubric(doc: Located) -> Rubric:
 RUBRICS_DIR = Path(__file__).resolve().parents[2] / "rubrics"
 
 
+def shipped_rubrics() -> list[str]:
+    """The ids of the rubrics shipped in `rubrics/` (every one is self-tested)."""
+    return sorted(p.stem for p in RUBRICS_DIR.glob("*.yaml")) if RUBRICS_DIR.exists() else []
+
+
 def resolve_rubric_path(name_or_path: str | Path) -> Path:
     """A path, or the id of a shipped rubric (e.g. csc413-2023-a2)."""
     path = Path(name_or_path)
@@ -299,7 +304,7 @@ def resolve_rubric_path(name_or_path: str | Path) -> Path:
     shipped = RUBRICS_DIR / f"{name_or_path}.yaml"
     if shipped.exists():
         return shipped
-    known = sorted(p.stem for p in RUBRICS_DIR.glob("*.yaml")) if RUBRICS_DIR.exists() else []
+    known = shipped_rubrics()
     raise RubricError(f"no rubric file or shipped rubric named '{name_or_path}'"
                       + (f"; shipped: {', '.join(known)}" if known else ""), str(name_or_path))
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from grader.files import atomic_write_json
 from grader.sandbox.tasks import train as train_task
 from grader.training.data import DataPack, cache_root
 
@@ -78,11 +77,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def _write(path: Path, value: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(value, fh)
-    os.replace(tmp, path)
+    atomic_write_json(path, value, indent=None)
 
 
 def calibrate(reference: str, args: list[Any], pack: DataPack, budget: dict[str, Any], *,

@@ -35,8 +35,9 @@ from typing import Any
 from grader.sandbox.tasks.notebook_files import (
     CAPTURE_FILE,
     TIMEOUT_ENAME,
-    read_capture,
-    safe_name,
+    captured_in_cells,
+    timeouts,
+    write_local_files,
 )
 
 CELL_FILE = "<grader-cell-{}>"
@@ -147,16 +148,9 @@ def run(request: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     raw = request["notebook"]
     nb = json.loads(raw) if isinstance(raw, str) else raw
-    cell_timeout = float(request.get("cell_timeout") or 120)
-    prelude_timeout = float(request.get("prelude_timeout") or max(cell_timeout, 300))
-    total = request.get("timeout")
+    cell_timeout, prelude_timeout, total = timeouts(request)
     workdir = os.path.realpath(os.getcwd())
-    for name, text in (request.get("files") or {}).items():
-        safe = safe_name(name)
-        if safe:
-            target = Path(workdir, safe)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+    write_local_files(request.get("files"), workdir)
     capture = (out_dir / CAPTURE_FILE).resolve()
     os.environ.update(GRADER_CAPTURE_PATH=str(capture), MPLBACKEND="Agg")
     shell = Shell()
@@ -201,10 +195,7 @@ def run(request: dict[str, Any], out_dir: Path) -> dict[str, Any]:
             status["traceback"] = _traceback(exc, labels, workdir)
         cells.append({"cell": meta.get("cell"), "label": label, **status})
     sys.stdout.flush()
-    captured = read_capture(capture)
-    for call in captured.get("calls", []) + captured.get("events", []):
-        seq = call.get("seq") or 0
-        call["cell"] = sequence[seq - 1] if 0 < seq <= len(sequence) else None
+    captured = captured_in_cells(capture, sequence)
     return {"cells": cells, "prelude": prelude, "captured": captured.get("calls", []),
             "events": captured.get("events", []), "kernel_error": None,
             "elapsed_s": round(time.monotonic() - started, 3)}

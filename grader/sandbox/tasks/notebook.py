@@ -30,8 +30,9 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from grader.sandbox.tasks.notebook_files import (
     CAPTURE_FILE,
     TIMEOUT_ENAME,
-    read_capture,
-    safe_name,
+    captured_in_cells,
+    timeouts,
+    write_local_files,
 )
 
 _QUIET = logging.getLogger("grader.sandbox.notebook")   # nbclient logs timeouts as errors
@@ -79,16 +80,9 @@ def run(request: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     raw = request["notebook"]
     nb = nbformat.reads(raw if isinstance(raw, str) else json.dumps(raw), as_version=4)
-    cell_timeout = float(request.get("cell_timeout") or 120)
-    prelude_timeout = float(request.get("prelude_timeout") or max(cell_timeout, 300))
-    total = request.get("timeout")
+    cell_timeout, prelude_timeout, total = timeouts(request)
     workdir = os.path.realpath(tempfile.mkdtemp(prefix="grader-notebook-"))
-    for name, text in (request.get("files") or {}).items():
-        safe = safe_name(name)
-        if safe:
-            target = Path(workdir, safe)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+    write_local_files(request.get("files"), workdir)
     capture = out_dir / CAPTURE_FILE
     private = Path(workdir, ".grader")   # kernel files; HOME may be read-only in a sandbox
     private.mkdir()
@@ -155,16 +149,13 @@ def run(request: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                      and c.get("metadata", {}).get("grader", {}).get("cell") not in done
                      and c.metadata["grader"].get("role") != "prelude")
     finally:
-        captured = read_capture(capture)
+        captured = captured_in_cells(capture, sequence)
         shutil.rmtree(workdir, ignore_errors=True)
     for entry in cells:
         if entry.get("raw_traceback") is not None:
             entry["traceback"] = map_traceback(entry.pop("raw_traceback"), counts, workdir)
     if prelude.get("raw_traceback") is not None:
         prelude["traceback"] = [_ANSI.sub("", x) for x in prelude.pop("raw_traceback")][-5:]
-    for call in captured.get("calls", []) + captured.get("events", []):
-        seq = call.get("seq") or 0
-        call["cell"] = sequence[seq - 1] if 0 < seq <= len(sequence) else None
     if request.get("save_notebook"):
         (out_dir / "executed.ipynb").write_text(nbformat.writes(nb), encoding="utf-8")
     return {"cells": cells, "prelude": prelude, "captured": captured.get("calls", []),

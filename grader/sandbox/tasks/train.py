@@ -129,6 +129,8 @@ def normalise_budget(budget: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
+# Kept apart from reference.train's: the sandbox holds no reference source (and the reference
+# never imports the grader), so the training task seeds and picks devices itself.
 def seed_everything(seed: int) -> dict[str, int]:
     """Seed python, numpy's global RNG and torch (CPU and every CUDA device)."""
     random.seed(seed)
@@ -406,7 +408,7 @@ def export_trained(model: nn.Module, x_val: torch.Tensor, out_dir: Path) -> str 
     the predictions (and says so), not that training failed.
     """
     from grader.graph.capture import capture_graph
-    from grader.sandbox.tasks.observe import export_weights
+    from grader.graph.observe import export_weights
 
     model.eval()
     try:

@@ -1,16 +1,19 @@
-"""Pictures for the reports, as inline SVG text (no files, no network, crisp in print).
+"""Figures inside the reports: inline SVG plots and PNG pictures embedded as data: URIs.
 
-Only numbers and the grader's own fixed labels go into these pictures; nothing a student wrote
-is drawn, so the SVG can be inlined as markup.
+Pages must open offline, one by one, so every figure is inlined. Shared by the report pages
+and by the check kinds whose detail views draw (accuracy's curves and samples).
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 import re
 from collections.abc import Sequence
 from itertools import count
+from pathlib import Path
+from typing import Any
 
 from markupsafe import Markup
 
@@ -168,3 +171,25 @@ def histogram(fractions: Sequence[float], *, bins: int = 10) -> Markup:
                  f'100 %</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_PICTURE_BYTES = 4_000_000
+
+
+def embed_png(relative: Any, root: Path) -> str | None:
+    """A data: URI for a PNG artifact under `root`, or None when it is absent or not safe.
+
+    The path comes from result.json and the file from a sandbox, so it must stay inside the
+    student's folder and really be a PNG of sensible size before it is inlined.
+    """
+    if not isinstance(relative, str) or not relative:
+        return None
+    base = Path(root).resolve()
+    path = (base / relative).resolve()
+    if base not in path.parents or not path.is_file():
+        return None
+    data = path.read_bytes()
+    if not data.startswith(PNG_MAGIC) or len(data) > MAX_PICTURE_BYTES:
+        return None
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
