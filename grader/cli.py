@@ -39,6 +39,10 @@ def _options_args(parser: argparse.ArgumentParser, default_checks: str = "static
     parser.add_argument("--timeout", type=float, metavar="S", help="seconds per sandbox task")
     parser.add_argument("--memory", metavar="SIZE", help="memory per sandbox task, e.g. 6G")
     parser.add_argument("--device", default="auto", help="training device: auto, cpu, cuda")
+    parser.add_argument("--budget", choices=("rubric", "handout"), default="rubric",
+                        help="training checks' budget: the rubric's fast one (default), or the "
+                             "handout's own (25 epochs on 5,000 images: final grades on a GPU; "
+                             "hours on a CPU)")
     parser.add_argument("--isolation", choices=("auto", "bwrap", "none"), default="auto",
                         help="sandbox mechanism; auto falls back loudly when bwrap is missing")
     parser.add_argument("--cache-dir", metavar="DIR",
@@ -50,7 +54,8 @@ def _options(args: argparse.Namespace, public_only: bool = False):  # noqa: ANN2
 
     return Options(checks=args.checks, data=args.data, colours=args.colours,
                    timeout=args.timeout, memory=args.memory, device=args.device,
-                   public_only=public_only, cache_dir=args.cache_dir, isolation=args.isolation)
+                   public_only=public_only, cache_dir=args.cache_dir, isolation=args.isolation,
+                   budget=args.budget)
 
 
 def _export_args(parser: argparse.ArgumentParser) -> None:
@@ -142,8 +147,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     print(f"gradebook: {summary.gradebook or 'not written'}")
     print(f"dashboard: {summary.index or 'not written'}")
     if summary.needs_attention:
-        print(f"{summary.internal} row(s) need a TA's attention (status 'internal' in the "
-              "gradebook's status column); exit status 3", file=sys.stderr)
+        print(f"{summary.internal} row(s) with grader failures (status 'internal') and "
+              f"{summary.review} with checks awaiting review (the gradebook's review column) "
+              "need a TA's attention; exit status 3", file=sys.stderr)
         return EXIT_ATTENTION
     return 0
 

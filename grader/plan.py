@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import grader
+from grader.checks.accuracy import BUDGETS
 from grader.result import RubricInfo
 from grader.rubric.compile import load_compiled, rubric_hash
 from grader.rubric.schema import CheckSpec, Question, Rubric, load_rubric
@@ -39,16 +40,20 @@ class Options:
     isolation: str = "auto"           # sandbox mechanism: auto | bwrap | none
     threads: int | None = None        # torch threads inside the sandbox
     gpu_jobs: int = 1                 # training tasks sharing one GPU (each gets its share)
+    budget: str = "rubric"            # training checks' budget: the rubric's, or the handout's
 
     def __post_init__(self) -> None:
         if self.checks not in MODES:
             raise ValueError(f"--checks must be one of {', '.join(MODES)}, not {self.checks!r}")
+        if self.budget not in BUDGETS:
+            raise ValueError(f"--budget must be one of {', '.join(BUDGETS)}, "
+                             f"not {self.budget!r}")
 
     def key_part(self) -> dict[str, Any]:
         """What changes a grade (the cache and device do not)."""
         return {"checks": self.checks, "data": self.data, "colours": self.colours,
                 "timeout": self.timeout, "memory": self.memory,
-                "public_only": self.public_only}
+                "public_only": self.public_only, "budget": self.budget}
 
 
 def grading_key(payload_sha: str, rubric: Rubric, compiled: dict[str, Any],

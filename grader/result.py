@@ -73,8 +73,8 @@ class CheckResult:
 
     @property
     def assessed(self) -> bool:
-        """False when the check did not run in this grading mode."""
-        return self.status != "skipped"
+        """False when the check did not run in this mode, or awaits a TA's review."""
+        return self.status not in ("skipped", "review")
 
     @property
     def problem(self) -> Problem | None:
@@ -132,6 +132,10 @@ class QuestionResult:
     @property
     def internal(self) -> list[CheckResult]:
         return [c for c in self.checks if c.status == "internal"]
+
+    @property
+    def review(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status == "review"]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> QuestionResult:
@@ -227,9 +231,14 @@ class Result:
         return [(q, c) for q in self.questions for c in q.checks if c.status == "internal"]
 
     @property
+    def needs_review(self) -> list[tuple[QuestionResult, CheckResult]]:
+        """Checks measured but not judgeable automatically: a TA decides them."""
+        return [(q, c) for q in self.questions for c in q.checks if c.status == "review"]
+
+    @property
     def needs_attention(self) -> bool:
-        """A grader failure touched this row: a TA should look before releasing it."""
-        return self.status == "internal"
+        """A grader failure or a check awaiting review: a TA should look before release."""
+        return self.status == "internal" or bool(self.needs_review)
 
     def question(self, qid: Any) -> QuestionResult | None:
         return next((q for q in self.questions if q.id == str(qid)), None)
@@ -418,7 +427,8 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
         "kind": "the registered check kind (its `details` below)",
         "status": "`passed`, `failed` (possibly partial credit), `error` (the student's code "
                   "raised, hung or ran out of memory), `skipped` (not run in this mode), "
-                  "`internal` (the grader failed: never the student's fault)",
+                  "`internal` (the grader failed: never the student's fault), `review` "
+                  "(measured but not judgeable automatically: no points until a TA looks)",
         "score": "points earned", "max_score": "the question's points times this check's "
                                                 "share of the weights",
         "message": "the verdict in a TA's words",

@@ -493,6 +493,27 @@ def internal_result(student: str = "erin") -> dict:
     return rec
 
 
+REVIEW_WHY = ("the network could not be replayed on the grader's validation images: no replay "
+              "rule for op 'custom_colour_lut'")
+
+
+def review_result(student: str = "hana") -> dict:
+    """Correct static work, but one trained network could not be replayed on the trusted side:
+    its accuracy question awaits a TA (no points, no deduction)."""
+    rec = _class_record(student, accs={"PoolUpsampleNet": 45.3, "ConvTransposeNet": 47.7,
+                                       "UNet": 51.8}, wall=44.0)
+    q = next(q for q in rec["questions"] if q["id"] == "6.2")
+    for c in q["checks"]:
+        c.update(status="review", score=0.0,
+                 message=f"{REVIEW_WHY}: the grader cannot measure this model's accuracy, so a "
+                         "TA will look at this question (no automatic credit)",
+                 details={"review": REVIEW_WHY, "curve": [], "seconds": 39.0, "attempts": []})
+    q["score"] = 0.0
+    rec["score"] = sum(x["score"] for x in rec["questions"])
+    rec["assessed_max_score"] -= q["max_score"]
+    return rec
+
+
 def grader_crash_result(student: str = "frank") -> dict:
     """The grader itself failed on this submission (as grader.batch.jobs.internal_failure)."""
     return {"schema": 1, "student": student,

@@ -31,10 +31,13 @@ def test_pack_from_cifar_pickles_with_course_palette(cifar, tmp_path):
     assert np.array_equal(pack.palette, load_palette(course))
     assert pack.description["source"].startswith("cifar-pickle:")
     assert 0 <= pack.x_train.min() and pack.x_train.max() < 1
-    # the blob the sandbox gets reads back to the same tensors
-    arrays = Arrays.from_npz(io.BytesIO(pack.files()[BLOB_NAME]))
+    # the blob the sandbox gets reads back to the same training tensors, and nothing else
+    arrays = Arrays.from_npz(io.BytesIO(pack.training_files()[BLOB_NAME]))
     assert arrays.num_colours == 24 and tuple(arrays.y_train.shape) == (100, 32, 32)
-    assert np.array_equal(arrays.y_val.numpy(), pack.y_val[:, 0].astype(np.int64))
+    assert np.array_equal(arrays.y_train.numpy(), pack.y_train[:, 0].astype(np.int64))
+    assert arrays.x_val is None and arrays.y_val is None
+    # the trusted side's arrays hold the validation split too
+    assert np.array_equal(pack.arrays().y_val.numpy(), pack.y_val[:, 0].astype(np.int64))
 
 
 def test_fingerprint_is_stable_and_tracks_what_is_trained_on(cifar):

@@ -95,3 +95,33 @@ def run_train_task(sandbox, request: dict, files: dict[str, bytes]):
     if outcome.ok:
         outcome = Outcome(**{**outcome.__dict__, "result": outcome.result["value"]})
     return outcome
+
+
+# A net whose forward uses an operation the grader's replay does not know (an FFT): it trains,
+# but the grader cannot score the network it exports.
+UNREPLAYABLE_NET = '''class TinyNet(nn.Module):
+    def __init__(self, kernel, num_filters, num_colours, num_in_channels):
+        super().__init__()
+        self.conv = nn.Conv2d(num_in_channels, num_colours, kernel, padding=kernel // 2)
+
+    def forward(self, x):
+        out = self.conv(x)
+        return out + torch.fft.fft2(out).real * 0.0'''
+
+# A program that patches the grader's training task from inside (when its model is built): it
+# skips the training, claims a perfect validation accuracy, and writes no network.
+PATCHING_NET = GOOD_NET.replace(
+    "        super().__init__()\n",
+    """        super().__init__()
+        import sys
+        task = sys.modules.get("grader.sandbox.tasks.train")
+
+        def lie(model, arrays, budget, seed, device="auto", *, filename=None, on_epoch=None):
+            return ({"epochs": [{"epoch": 1, "train_loss": 0.0, "val_loss": 0.0,
+                                 "val_acc": 100.0}], "val_acc": 100.0, "val_loss": 0.0,
+                     "seconds": 0.0, "device": "cpu", "budget": budget, "n_train": 1,
+                     "n_val": 1, "num_colours": 24}, None)
+
+        if task is not None:
+            task.train_budgeted = lie
+""", 1)

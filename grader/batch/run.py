@@ -43,10 +43,12 @@ class BatchSummary:
     ignored: list[tuple[str, str]] = field(default_factory=list)
     failed_outputs: list[str] = field(default_factory=list)   # class files not written
 
+    review: int = 0      # rows with checks awaiting a TA's review
+
     @property
     def needs_attention(self) -> bool:
-        """Some rows are grader failures, or a class output could not be written."""
-        return bool(self.internal or self.failed_outputs)
+        """Some rows are grader failures or await review, or a class output is missing."""
+        return bool(self.internal or self.review or self.failed_outputs)
 
 
 def unique_students(paths: list[Path], pattern: str | None) -> list[tuple[str, Path]]:
@@ -274,6 +276,7 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
     return BatchSummary(total=len(jobs), graded_now=len(todo), reused=len(jobs) - len(todo),
                         errors=sum(r.status == "error" for r in results),
                         internal=sum(r.status == "internal" for r in results),
+                        review=sum(bool(r.needs_review) for r in results),
                         wall_s=wall, out=out, index=written.get("dashboard"),
                         gradebook=written.get("gradebook"),
                         ignored=[(str(p), why) for p, why in getattr(found, "ignored", [])],

@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STATUSES = ("passed", "failed", "error", "skipped", "internal")
+# passed | failed (possibly partial credit) | error (the student's code failed) | skipped (not run
+# in this mode) | internal (the grader failed) | review (measured, but not judgeable
+# automatically: no points until a TA looks, never a pass or a failure)
+STATUSES = ("passed", "failed", "error", "skipped", "internal", "review")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,10 @@ class Verdict:
     @classmethod
     def internal(cls, message: str, **details: Any) -> Verdict:
         return cls("internal", 0.0, message, details)
+
+    @classmethod
+    def review(cls, message: str, **details: Any) -> Verdict:
+        return cls("review", 0.0, message, details)
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "fraction": self.fraction, "message": self.message,

@@ -68,7 +68,11 @@ def summarise(results: list[Result]) -> dict[str, Any]:
         for qid, title in questions}
     per_check: dict[tuple[str, str], dict[str, Any]] = {}
     internal: list[dict[str, Any]] = []
+    review: list[dict[str, Any]] = []
     for r in results:
+        for q, c in r.needs_review:
+            review.append({"student": r.student, "result": r, "where": f"{q.id} · "
+                           f"{check_title(c)}", "message": c.details.get("review") or c.message})
         for q in r.questions:
             row = per_question[q.id]
             row["max"] = max(row["max"], q.max_score)
@@ -121,6 +125,7 @@ def summarise(results: list[Result]) -> dict[str, Any]:
                      "questions": {qid: by_question.get(qid) for qid, _ in questions},
                      "wall": r.wall_s, "rss": r.resources.get("max_rss_bytes"),
                      "internal": statuses["internal"], "errors": statuses["error"],
+                     "review": statuses["review"],
                      "problems": len(r.problems)})
     timed = [(r, r.wall_s) for r in results if r.wall_s is not None]
     slowest = sorted(timed, key=lambda rt: -rt[1])[:SLOWEST]
@@ -136,7 +141,7 @@ def summarise(results: list[Result]) -> dict[str, Any]:
         "complete": all(r.complete for r in graded) if graded else True,
         "per_question": list(per_question.values()),
         "per_check": list(per_check.values()),
-        "internal": internal, "internal_checks": checks_with_internal,
+        "internal": internal, "internal_checks": checks_with_internal, "review": review,
         "students_with_internal": len({i["student"] for i in internal}),
         "internal_whole": len(internal) - checks_with_internal,
         "failing": failing,

@@ -38,7 +38,11 @@ def _review(result: Result) -> str:
         notes.append("not graded")
     if internal:
         notes.append("internal: " + ", ".join(internal))
-    missing = [q.id for q in result.questions if not q.assessed]
+    review = [f"{q.id} {c.id} ({c.details.get('review') or c.message})"
+              for q, c in result.needs_review]
+    if review:
+        notes.append("needs review: " + "; ".join(review))
+    missing = [q.id for q in result.questions if not q.assessed and not q.review]
     if missing:
         notes.append("not assessed in this run: " + ", ".join(missing))
     return "; ".join(notes)

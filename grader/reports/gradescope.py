@@ -144,7 +144,10 @@ def _test_output(check: CheckResult) -> str:
     if check.status == "internal":
         lines.append("The grader could not complete this check; course staff will review it. "
                      "This is not your fault.")
-    if check.message and check.status != "internal":
+    if check.status == "review":
+        lines.append("A TA will look at this check: until then it earns no points and costs "
+                     "none.")
+    if check.message and check.status not in ("internal", "review"):
         lines.append(check.message)
     problem = check.problem
     if problem is not None and problem.traceback:
@@ -159,9 +162,12 @@ def _overall_output(result: Result) -> str:
     else:
         lines = [f"Score {result.score:.2f} of the {result.assessed_max_score:.2f} points "
                  f"assessed in this run ({result.max_score:.2f} in the rubric)"]
-        missing = [q.id for q in result.questions if not q.assessed]
+        missing = [q.id for q in result.questions if not q.assessed and not q.review]
         if missing:
             lines.append("Not assessed in this run (not zero): " + ", ".join(missing))
+        review = [q.id for q in result.questions if q.review]
+        if review:
+            lines.append("A TA will review (not zero): " + ", ".join(review))
     if result.status == "internal":
         lines.append("The grader failed on part of this submission; course staff will review "
                      "it.")
@@ -181,16 +187,17 @@ def _overall_output(result: Result) -> str:
 def to_gradescope(result: Result) -> dict[str, Any]:
     """The results.json document for one result (not written).
 
-    Checks that did not run in this mode are left out: Gradescope would show them as 0.
+    Checks that did not run in this mode are left out: Gradescope would show them as 0. A
+    check awaiting a TA's review is listed out of 0 points, so it is visible but not a zero.
     """
     tests: list[dict[str, Any]] = []
     for q in result.questions:
         for i, c in enumerate(q.checks, 1):
-            if not c.assessed:
+            if not c.assessed and c.status != "review":
                 continue
             tests.append({
                 "score": round(c.score, 6),
-                "max_score": round(c.max_score, 6),
+                "max_score": round(c.max_score, 6) if c.assessed else 0.0,
                 "status": "passed" if c.status == "passed" else "failed",
                 "name": f"{q.id} {q.title}: {check_title(c)}".strip(),
                 "number": f"{q.id}.{i}",

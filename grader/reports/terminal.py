@@ -16,8 +16,9 @@ from grader.result import Result
 
 WIDTH = 100
 _SGR = {"pass": "32", "partial": "33", "fail": "31", "error": "31;1", "skip": "2",
-        "internal": "35", "bold": "1", "dim": "2"}
-_ICON = {"pass": "✓", "partial": "◐", "fail": "✗", "error": "!", "skip": "–", "internal": "?"}
+        "internal": "35", "review": "33", "bold": "1", "dim": "2"}
+_ICON = {"pass": "✓", "partial": "◐", "fail": "✗", "error": "!", "skip": "–", "internal": "?",
+         "review": "⏸"}
 
 
 def wants_colour(stream: IO[str]) -> bool:
@@ -48,7 +49,8 @@ def format_terminal_summary(result: Result, *, colour: bool = False, audience: s
         lines.append(f"score {paint(score, 'bold')} of the points assessed in this run "
                      f"({100 * page['fraction']:.0f} %){mode}; the rubric has "
                      f"{fmt_points(page['max_score'])}")
-        missing = [str(q["id"]) for q in page["questions"] if not q["assessed"]]
+        missing = [str(q["id"]) for q in page["questions"]
+                   if not q["assessed"] and not q["in_review"]]
         if missing:
             lines.append(paint("not assessed in this run: " + ", ".join(missing), "dim"))
     if page["status"] == "error":
@@ -79,6 +81,8 @@ def format_terminal_summary(result: Result, *, colour: bool = False, audience: s
         elif q["assessed"]:
             pts = (f"{fmt_points(q['score'])} / {fmt_points(q['assessed_max_score'])} "
                    f"(of {fmt_points(q['max_score'])})")
+        elif q["in_review"]:
+            pts = f"TA review (of {fmt_points(q['max_score'])})"
         else:
             pts = f"not assessed (of {fmt_points(q['max_score'])})"
         lines.append(paint(f"{head[:name_w]:<{name_w}}", "bold") + f"  {pts:>22}")
@@ -98,8 +102,8 @@ def format_terminal_summary(result: Result, *, colour: bool = False, audience: s
                 for note in c["details"].get("notes") or ():
                     lines.extend(_wrap(f"note: {note}", "      ", width))
                 continue
-            reason = c["message"] or (c["meaning"] if c["status_key"] in ("internal", "skipped")
-                                      else None)
+            reason = c["message"] or (c["meaning"] if c["status_key"] in (
+                "internal", "skipped", "review") else None)
             if reason and reason == previous:
                 lines.append(paint("      (the same failure as above)", "dim"))
             elif reason:

@@ -36,6 +36,9 @@ STATUS = {
                  "The grader could not complete this check. This is not your fault and does "
                  "not count against you once reviewed: course staff are told about every such "
                  "case."),
+    "review": ("Needs review", "⏸", "review",
+               "The grader could not judge this check automatically. A TA will look at it; "
+               "until then it earns no points and costs none."),
 }
 
 PROBLEM_KIND = {
@@ -89,7 +92,7 @@ def _check_view(check: CheckResult, level: str, audience: str, anchor: str) -> d
                        else f"hidden · students see: {check.feedback}")
     if level == "full":
         # Students never see the grader's own error text for an internal verdict.
-        if key != "internal" or audience == "ta":
+        if key not in ("internal", "review") or audience == "ta":
             view["message"] = check.message or None
         view["details"] = check.details
         problem = check.problem
@@ -136,6 +139,7 @@ def student_view(result: Result, audience: str = "student") -> dict[str, Any]:
         questions.append({"id": q.id, "title": q.title, "anchor": anchor,
                           "score": q.score, "max_score": q.max_score,
                           "assessed": q.assessed, "complete": q.complete,
+                          "in_review": bool(q.review),
                           "assessed_max_score": assessed_max,
                           "fraction": q.score / assessed_max if assessed_max else 0.0,
                           "checks": checks, "undisclosed": undisclosed, "tally": tally})
@@ -158,6 +162,7 @@ def student_view(result: Result, audience: str = "student") -> dict[str, Any]:
         "questions": questions,
         "counts": counts,
         "internal_total": internal_total,
+        "review_total": len(result.needs_review),
         "problems": [problem_view(p) for p in result.problems
                      if audience == "ta" or p.kind != "internal"],
         "neutralised": [{**n, "where": where_text(n.get("cell"), n.get("line"))}

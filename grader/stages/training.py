@@ -50,7 +50,7 @@ class TrainingStage:
         target = rubric.targets[spec.target]
         config = spec.params.get("config") or next(iter(target.configs))
         args = target.args(config)
-        budget = budget_of(spec.params)
+        budget = budget_of(spec.params, options.budget)
         pack = self.pack(budget, int(target.configs[config].get("num_colours", 24)))
         question = next(q for q in rubric.questions if spec in q.checks)
         shipped = (self.plan.compiled.get("expectations", {}).get(check_uid(question, spec))
@@ -97,7 +97,7 @@ class TrainingStage:
                                         aliases=target.aliases, seed=seed,
                                         device=plan.options.device)
                 request["gpu_memory_fraction"] = round(0.9 / max(1, plan.options.gpu_jobs), 3)
-                outcome = sandbox.run(request, files=pack.files(), limits=limits)
+                outcome = sandbox.run(request, files=pack.training_files(), limits=limits)
                 run.add_resources(outcome)
                 this = training_measured(outcome, program, target=target.name, pack=pack)
                 attempts.append({"seed": seed, "val_acc": this.get("val_acc"),
@@ -105,8 +105,10 @@ class TrainingStage:
                 if training is None or (this.get("val_acc") or -1) > (
                         training.get("val_acc") or -1):
                     training = this
-                # A failure of the student's code, or a run that clears the bar, is final.
-                if this.get("problem") or (this.get("val_acc") or 0) >= pass_at:
+                # A failure of the student's code, a network the grader cannot score, or a
+                # run that clears the bar, is final.
+                if (this.get("problem") or this.get("review")
+                        or (this.get("val_acc") or 0) >= pass_at):
                     break
             assert training is not None
             training["attempts"] = attempts

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from grader.sandbox.tasks.train import Arrays
 
@@ -60,27 +61,35 @@ class DataPack:
     def num_in_channels(self) -> int:
         return int(self.x_train.shape[1])
 
-    def npz_bytes(self) -> bytes:
-        """The blob the sandbox task reads (built once per pack)."""
+    def training_blob(self) -> bytes:
+        """What the sandbox's training task reads: the training split alone (built once).
+
+        The validation images and labels stay here: the trusted side scores the networks the
+        task exports, so a student's process never sees what it is graded on."""
         if not self._blob:
             buf = io.BytesIO()
-            np.savez(buf, x_train=self.x_train, y_train=self.y_train, x_val=self.x_val,
-                     y_val=self.y_val, num_colours=np.int64(self.num_colours),
-                     palette=self.palette)
+            np.savez(buf, x_train=self.x_train, y_train=self.y_train,
+                     num_colours=np.int64(self.num_colours), palette=self.palette)
             self._blob.append(buf.getvalue())
         return self._blob[0]
 
-    def files(self) -> dict[str, bytes]:
-        """Input files for `Sandbox.run(request, files=...)`."""
-        return {BLOB_NAME: self.npz_bytes()}
+    def training_files(self) -> dict[str, bytes]:
+        """Input files for `Sandbox.run(request, files=...)` of a training task."""
+        return {BLOB_NAME: self.training_blob()}
 
     def arrays(self) -> Arrays:
-        """The same data as tensors, for training in this process (the calibration)."""
-        return Arrays.from_npz(io.BytesIO(self.npz_bytes()))
+        """Both splits as tensors, for training in this process (the reference's calibration)."""
+        return Arrays(x_train=torch.from_numpy(self.x_train), y_train=_labels(self.y_train),
+                      x_val=torch.from_numpy(self.x_val), y_val=_labels(self.y_val),
+                      num_colours=self.num_colours)
 
     def samples(self, n: int) -> dict[str, np.ndarray]:
         """The first ``n`` validation images: grey input and true categories, for pictures."""
         return {"grey": self.x_val[:n, 0], "true": self.y_val[:n, 0]}
+
+
+def _labels(y: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(y[:, 0].astype(np.int64))
 
 
 def pack_fingerprint(arrays: dict[str, np.ndarray]) -> str:

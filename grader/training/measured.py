@@ -1,34 +1,29 @@
 """Between the pipeline and the `train` task: the request, and its Outcome as measurements.
 
 `train_request` builds the sandbox request for one target and config; `training_measured` turns
-the Outcome into ``measured["training"]`` for the `accuracy` check: metrics when training
-finished, otherwise a Problem located in the student's cells. When the data pack is at hand the
-accuracy is recomputed here rather than taken on trust: the trained network comes back as data
-(graph and arrays) and is replayed on the validation images by the trusted side; the
-predictions the sandbox wrote must agree with it.
+the Outcome into ``measured["training"]`` for the `accuracy` check. The validation numbers are
+made here, never taken from the run: the task exports the network after every epoch (graph and
+arrays, as data) and this side replays each one on the validation images and labels it holds,
+the starter's way (mean of per-batch mean cross-entropy, percent of correct pixels). A network
+the replay cannot run leaves the accuracy unmeasured and says why (`review`): a TA looks at it,
+it earns nothing automatically.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from grader.graph.measure import load_npz
 from grader.graph.replay import ReplayError, replay
 from grader.ingest.problems import Problem, locate, student_traceback
 from grader.ingest.slicing import Program
 from grader.sandbox.outcome import Outcome
-from grader.sandbox.tasks.train import (
-    PREDICTIONS_FILE,
-    SAMPLES_FILE,
-    TRAINED_GRAPH,
-    TRAINED_WEIGHTS,
-    normalise_budget,
-)
+from grader.sandbox.tasks.train import EPOCH_GRAPH, EPOCH_WEIGHTS, normalise_budget
 from grader.training.data import BLOB_NAME, DataPack
 
 OUTCOME_KINDS = {"timeout": "timeout", "memory": "memory", "crashed": "crashed",
@@ -36,55 +31,83 @@ OUTCOME_KINDS = {"timeout": "timeout", "memory": "memory", "crashed": "crashed",
 OUTCOME_WORDS = {"timeout": "did not finish within the time limit",
                  "memory": "ran out of memory", "crashed": "crashed",
                  "output_limit": "produced too much output"}
-ACCURACY_TOLERANCE = 1e-6  # percent
-
-MAX_FLIPPED = 0.001  # share of pixels whose argmax may differ between the two forward passes
 
 
-def replayed_predictions(outcome: Outcome, x_val: np.ndarray) -> tuple[np.ndarray | None, str]:
-    """The trained network's predictions, recomputed here from its exported graph and weights.
+class Unscorable(ValueError):
+    """The exported network cannot be replayed or does not give colour scores per pixel."""
 
-    The sandbox's own predictions came from the student's process, which could have written
-    anything; replaying the captured eval-mode graph with the trained arrays on the trusted
-    side makes the accuracy a function of the network alone. (None, why) when the task
-    exported no network or replay cannot run it (an op it does not know).
-    """
-    graph_blob, weights_blob = (outcome.artifacts.get(TRAINED_GRAPH),
-                                outcome.artifacts.get(TRAINED_WEIGHTS))
-    if graph_blob is None or weights_blob is None:
-        return None, "the training task exported no trained network"
+
+def score_network(graph: dict[str, Any], tensors: dict[str, np.ndarray], x_val: np.ndarray,
+                  y_val: np.ndarray, batch_size: int, num_colours: int
+                  ) -> tuple[float, float, np.ndarray]:
+    """(validation loss, accuracy in %, uint8 predictions) of an exported network, replayed
+    here on the validation split in batches of `batch_size`, as the starter evaluates."""
+    x = torch.from_numpy(np.ascontiguousarray(x_val, dtype=np.float32))
+    y = torch.from_numpy(np.ascontiguousarray(y_val).astype(np.int64))
+    captured = int((graph.get("input") or {}).get("shape", [batch_size])[0])
+    losses, parts = [], []
+    correct = 0
     try:
-        graph = json.loads(graph_blob)
-        tensors = load_npz(weights_blob)
-        batch = int(graph["input"]["shape"][0])
-        x = torch.from_numpy(np.ascontiguousarray(x_val, dtype=np.float32))
-        parts = []
         with torch.no_grad():
-            for start in range(0, x.shape[0], batch):
-                chunk = x[start:start + batch]
-                short = batch - chunk.shape[0]
-                if short:  # pad the last chunk to the captured batch size, then drop the pad
-                    chunk = torch.cat([chunk, chunk.new_zeros((short, *chunk.shape[1:]))])
-                out = replay(graph, tensors, chunk)
-                parts.append(out[: batch - short].argmax(dim=1).to(torch.uint8))
+            for start in range(0, x.shape[0], batch_size):
+                xb = x[start:start + batch_size]
+                yb = y[start:start + batch_size]
+                out = _replay_rows(graph, tensors, xb, captured)
+                if tuple(out.shape) != (yb.shape[0], num_colours, *yb.shape[1:]):
+                    raise Unscorable(f"the network gives shape {list(out.shape)} for "
+                                     f"{yb.shape[0]} images, not one score per colour and "
+                                     "pixel")
+                losses.append(float(F.cross_entropy(out.float(), yb)))
+                guess = out.argmax(dim=1)
+                correct += int((guess == yb).sum())
+                parts.append(guess.to(torch.uint8))
     except ReplayError as exc:
-        return None, f"the trained network could not be replayed ({exc})"
-    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
-        return None, f"the exported network is unusable ({type(exc).__name__}: {exc})"
-    return torch.cat(parts).numpy(), ""
+        raise Unscorable(f"the trained network could not be replayed ({exc})") from None
+    except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise Unscorable(f"the exported network is unusable ({type(exc).__name__}: "
+                         f"{exc})") from None
+    return (float(np.mean(losses)), 100.0 * correct / y.numel(),
+            torch.cat(parts).numpy())
+
+
+def _replay_rows(graph: dict[str, Any], tensors: dict[str, np.ndarray], x: torch.Tensor,
+                 captured: int) -> torch.Tensor:
+    """The network's output for the rows of `x`, replayed in chunks of the captured batch size
+    (replay checks every shape against the capture; a short chunk is padded, the pad dropped)."""
+    outs = []
+    for start in range(0, x.shape[0], captured):
+        chunk = x[start:start + captured]
+        short = captured - chunk.shape[0]
+        if short:
+            chunk = torch.cat([chunk, chunk.new_zeros((short, *chunk.shape[1:]))])
+        outs.append(replay(graph, tensors, chunk)[: captured - short])
+    return torch.cat(outs)
+
+
+def _exported(outcome: Outcome, epoch: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    graph_blob = outcome.artifacts.get(EPOCH_GRAPH.format(epoch))
+    weights_blob = outcome.artifacts.get(EPOCH_WEIGHTS.format(epoch))
+    if graph_blob is None or weights_blob is None:
+        why = ((outcome.result or {}).get("export_problems") or {}).get(str(epoch))
+        raise Unscorable(f"the network after epoch {epoch} was not exported"
+                         + (f" ({why})" if why else ""))
+    try:
+        return json.loads(graph_blob), load_npz(weights_blob)
+    except ValueError as exc:
+        raise Unscorable(f"the network after epoch {epoch} is unreadable ({exc})") from None
 
 
 def train_request(program: Program | str, target: str, args: list[Any], budget: dict[str, Any],
                   *, aliases: list[str] | None = None, kwargs: dict[str, Any] | None = None,
-                  seed: int = 0, samples: int = 10, device: str = "auto",
+                  seed: int = 0, device: str = "auto",
                   filename: str | None = None) -> dict[str, Any]:
-    """The `train` task request; send it with ``files=pack.files()``."""
+    """The `train` task request; send it with ``files=pack.training_files()``."""
     source = program.source if isinstance(program, Program) else program
     name = filename or (program.filename if isinstance(program, Program) else "<submission>")
     return {"task": "train", "program": source, "filename": name, "target": target,
             "aliases": list(aliases or []), "args": list(args), "kwargs": dict(kwargs or {}),
             "budget": normalise_budget(budget), "seed": int(seed), "data": BLOB_NAME,
-            "samples": int(samples), "device": device}
+            "device": device}
 
 
 def locate_problem(problem: dict[str, Any], program: Program | None,
@@ -121,79 +144,51 @@ def _outcome_problem(outcome: Outcome, program: Program | None) -> dict[str, Any
     return Problem("internal", f"the training task failed: {last or 'no details'}").to_dict()
 
 
-def _artifact(outcome: Outcome, name: str) -> np.ndarray | None:
-    blob = outcome.artifacts.get(name)
-    if blob is None:
-        return None
-    try:
-        return np.load(io.BytesIO(blob), allow_pickle=False)
-    except (ValueError, OSError):
-        return None
-
-
-def _verify(result: dict[str, Any], outcome: Outcome, pack: DataPack
-            ) -> tuple[float | None, dict[str, Any] | None, str]:
-    """(accuracy recomputed here, a Problem when the returned data do not add up, its source).
-
-    The source is "replayed" (the trained network run by the grader) or, when the network could
-    not be replayed, "predictions" (the sandbox's predictions scored against the labels here)
-    with the reason appended.
-    """
-    n = int(result.get("n_val") or pack.y_val.shape[0])
-    truth = pack.y_val[:, 0][:n]
-    predictions = _artifact(outcome, PREDICTIONS_FILE)
-    if predictions is None or predictions.shape != truth.shape:
-        got = None if predictions is None else list(predictions.shape)
-        return None, Problem("corrupt", f"the training task returned no usable predictions "
-                                        f"(expected {list(truth.shape)}, got {got})").to_dict(), ""
-    reported = result.get("val_acc")
-    accuracy = 100.0 * float((predictions == truth).sum()) / truth.size
-    if not isinstance(reported, int | float) or abs(accuracy - reported) > ACCURACY_TOLERANCE:
-        return accuracy, Problem("corrupt", f"the reported validation accuracy ({reported}) "
-                                            "does not match the returned predictions "
-                                            f"({accuracy:.4f} %)").to_dict(), ""
-    replayed, why = replayed_predictions(outcome, pack.x_val[:n])
-    if replayed is None:
-        return accuracy, None, f"predictions ({why})"
-    if replayed.shape != truth.shape:
-        return accuracy, Problem("corrupt", f"the trained network's output has shape "
-                                            f"{list(replayed.shape)}, expected "
-                                            f"{list(truth.shape)}").to_dict(), ""
-    flipped = float((replayed != predictions).mean())
-    source = "replayed"
-    if flipped > MAX_FLIPPED:  # e.g. TF32 on a GPU, or a forward that is not what it exported
-        source += (f" (the run's own predictions differ on {100 * flipped:.2f} % of the pixels; "
-                   "the grader's replay of the exported network is what counts)")
-    return 100.0 * float((replayed == truth).sum()) / truth.size, None, source
-
-
 def training_measured(outcome: Outcome, program: Program | None = None, *,
-                      target: str | None = None, pack: DataPack | None = None
-                      ) -> dict[str, Any]:
-    """``measured["training"]``: {val_acc, val_loss, epochs, seconds, device, problem, ...}."""
+                      target: str | None = None, pack: DataPack | None = None,
+                      samples: int = 10) -> dict[str, Any]:
+    """``measured["training"]``: {val_acc, val_loss, epochs, seconds, device, problem, review,
+    samples, ...}; the validation numbers replayed here from the exported networks."""
     empty: dict[str, Any] = {"val_acc": None, "val_loss": None, "epochs": [], "seconds": None,
-                             "device": None, "seeds": {}, "samples": None, "verified": False,
+                             "device": None, "seeds": {}, "samples": None, "review": None,
                              "resources": dict(outcome.resources)}
     if outcome.status != "ok" or not isinstance(outcome.result, dict):
         return {**empty, "problem": _outcome_problem(outcome, program),
                 "seconds": outcome.resources.get("wall_s")}
     result = outcome.result
-    measured = {**empty, **{k: result.get(k) for k in ("val_acc", "val_loss", "seconds",
-                                                       "device", "budget", "n_train",
-                                                       "n_val")},
-                "epochs": list(result.get("epochs") or []), "seeds": result.get("seeds") or {},
-                "problem": None}
+    measured = {**empty, **{k: result.get(k) for k in ("seconds", "device", "budget",
+                                                       "n_train")},
+                "epochs": [{"epoch": e.get("epoch"), "train_loss": e.get("train_loss"),
+                            "seconds": e.get("seconds")} for e in result.get("epochs") or []],
+                "seeds": result.get("seeds") or {}, "problem": None}
     if result.get("problem"):
         measured["problem"] = locate_problem(result["problem"], program, target)
         return measured
-    samples = _artifact(outcome, SAMPLES_FILE)
-    measured["samples"] = samples.astype(int).tolist() if samples is not None else None
-    if pack is not None:
-        accuracy, problem, source = _verify(result, outcome, pack)
-        measured["verified"] = problem is None
-        measured["accuracy_source"] = source
-        if problem is not None:
-            measured["problem"] = problem
-        if accuracy is not None:
-            measured["val_acc"] = accuracy
+    if pack is None:
+        return measured
+    budget = normalise_budget(result.get("budget") or {})
+    n = min(int(budget["val_images"]), pack.x_val.shape[0])
+    x_val, y_val = pack.x_val[:n], pack.y_val[:n, 0]
+    measured["n_val"] = n
+    predictions = None
+    try:
+        for row in measured["epochs"]:
+            graph, tensors = _exported(outcome, int(row["epoch"]))
+            loss, accuracy, predictions = score_network(graph, tensors, x_val, y_val,
+                                                        budget["batch_size"], pack.num_colours)
+            if not np.isfinite(loss):
+                measured["problem"] = Problem(
+                    "exception", f"the validation loss became {loss} in epoch {row['epoch']}: "
+                    "the model's outputs are not finite").to_dict()
+                return measured
+            row.update(val_loss=loss, val_acc=accuracy)
+    except Unscorable as exc:
+        measured["review"] = str(exc)
+        return measured
+    if measured["epochs"]:
+        measured["val_loss"] = measured["epochs"][-1]["val_loss"]
+        measured["val_acc"] = measured["epochs"][-1]["val_acc"]
+        measured["accuracy_source"] = "replayed"
+    if predictions is not None and samples:
+        measured["samples"] = predictions[:samples].astype(int).tolist()
     return measured

@@ -2,27 +2,26 @@
 
 Request (JSON): ``{"program": source, "filename": str, "target": class name, "aliases": [...],
 "args": [...], "kwargs": {}, "budget": {"epochs", "batch_size", "lr", "train_images",
-"val_images"}, "seed": int, "data": "<name of an .npz input file>", "samples": int,
-"device": "auto"}``. The data file holds ``x_train``/``x_val`` (N, C, 32, 32) float32 (or an
-integer dtype plus ``x_scale``), ``y_train``/``y_val`` (N, 1, 32, 32) uint8 colour categories and
-``num_colours``.
+"val_images"}, "seed": int, "data": "<name of an .npz input file>", "device": "auto"}``. The data
+file holds ``x_train`` (N, C, 32, 32) float32 (or an integer dtype plus ``x_scale``),
+``y_train`` (N, 1, 32, 32) uint8 colour categories and ``num_colours``: no validation split.
 
-The loop follows the starter (Adam, mean per-pixel cross-entropy over the colours, validation
-loss = mean of per-batch mean losses, accuracy = percent of correct pixels, ``train()``/``eval()``
-modes), with one deliberate change: the training order is reshuffled every epoch from ``seed`` so
-that a run is a function of the seed alone. `train_class` is the whole recipe (seeding,
-construction, training, prediction); the trusted side calls it in-process on the reference
-class, so the student and the reference are trained by the same code.
+The loop follows the starter (Adam, mean per-pixel cross-entropy over the colours,
+``train()``/``eval()`` modes), with one deliberate change: the training order is reshuffled
+every epoch from ``seed`` so that a run is a function of the seed alone. `train_class` is the
+whole recipe (seeding, construction, training); the trusted side calls it in-process on the
+reference class, with a validation split, so the student and the reference are trained by the
+same code.
+
+The validation images and labels never enter the sandbox. After every epoch the network is
+written as data: ``epoch<n>_graph.json`` (its eval-mode operator graph on one training batch)
+and ``epoch<n>_weights.npz`` (its parameters and buffers); the trusted side replays each on the
+validation images it holds, which gives the validation loss and accuracy of every epoch. What
+the student's process reports about validation is nothing at all.
 
 Whatever the student's code does wrong (syntax, missing class, constructor or forward
 exceptions, wrong output shape, non-finite loss) comes back in ``result["problem"]`` as a
 Problem dict whose ``line`` is a line of ``program`` (the trusted side maps it to a cell).
-Artifacts: ``samples.npy`` (predicted categories of the first ``samples`` validation images),
-``val_predictions.npy`` (all of them, uint8), and the trained network as data:
-``trained_graph.json`` (its eval-mode operator graph on one validation batch) and
-``trained_weights.npz`` (its parameters and buffers). The trusted side replays that network on
-the validation images itself, so the accuracy does not rest on predictions the student's
-process wrote.
 """
 
 from __future__ import annotations
@@ -44,10 +43,8 @@ from torch import nn
 
 from grader.sandbox.execute import run_statements
 
-SAMPLES_FILE = "samples.npy"
-PREDICTIONS_FILE = "val_predictions.npy"
-TRAINED_GRAPH = "trained_graph.json"
-TRAINED_WEIGHTS = "trained_weights.npz"
+EPOCH_GRAPH = "epoch{}_graph.json"      # the network after epoch n, as data (eval mode)
+EPOCH_WEIGHTS = "epoch{}_weights.npz"
 BUDGET_KEYS = ("epochs", "batch_size", "lr", "train_images", "val_images")
 STUDENT_MODULE = "__student__"
 
@@ -62,12 +59,16 @@ class TrainingProblem(Exception):
 
 @dataclass(frozen=True)
 class Arrays:
-    """Training data as tensors: x (N, C, H, W) float32, y (N, H, W) int64 category indices."""
+    """Training data as tensors: x (N, C, H, W) float32, y (N, H, W) int64 category indices.
+
+    A student's training task gets no validation split at all (`x_val`, `y_val` None): the
+    trusted side scores the network it exports. The reference, trained in-process, has both.
+    """
 
     x_train: torch.Tensor
     y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
+    x_val: torch.Tensor | None
+    y_val: torch.Tensor | None
     num_colours: int
 
     @classmethod
@@ -75,17 +76,20 @@ class Arrays:
         """Read a data pack written by `grader.training.data` (never unpickles)."""
         with np.load(source, allow_pickle=False) as pack:
             scale = float(pack["x_scale"]) if "x_scale" in pack.files else 1.0
+            has_val = "x_val" in pack.files and "y_val" in pack.files
             return cls(
                 x_train=_as_input(pack["x_train"], scale),
                 y_train=_as_labels(pack["y_train"]),
-                x_val=_as_input(pack["x_val"], scale),
-                y_val=_as_labels(pack["y_val"]),
+                x_val=_as_input(pack["x_val"], scale) if has_val else None,
+                y_val=_as_labels(pack["y_val"]) if has_val else None,
                 num_colours=int(pack["num_colours"]),
             )
 
     def limited(self, train_images: int | None, val_images: int | None) -> Arrays:
         """The first images of each split, as a budget asks (the pack is already shuffled)."""
         nt = self.x_train.shape[0] if not train_images else int(train_images)
+        if self.x_val is None or self.y_val is None:
+            return Arrays(self.x_train[:nt], self.y_train[:nt], None, None, self.num_colours)
         nv = self.x_val.shape[0] if not val_images else int(val_images)
         return Arrays(self.x_train[:nt], self.y_train[:nt], self.x_val[:nv], self.y_val[:nv],
                       self.num_colours)
@@ -149,24 +153,31 @@ def resolve_device(name: str | None = "auto") -> torch.device:
 
 
 class _Deterministic:
-    """Deterministic kernels for the duration of a run; the previous settings come back after."""
+    """Deterministic kernels and full-precision float32 matmuls and convolutions (no TF32 on a
+    GPU) for the duration of a run, so that a run repeats and the network the trusted side
+    replays on the CPU computes what was trained; the previous settings come back after."""
 
     def __enter__(self) -> _Deterministic:
         self.saved = (torch.are_deterministic_algorithms_enabled(),
                       torch.is_deterministic_algorithms_warn_only_enabled(),
-                      torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+                      torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+                      torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
         # cuBLAS reads this when it first starts; harmless on CPU.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
         return self
 
     def __exit__(self, *exc: object) -> None:
-        enabled, warn_only, cudnn_det, cudnn_bench = self.saved
+        enabled, warn_only, cudnn_det, cudnn_bench, matmul_tf32, cudnn_tf32 = self.saved
         torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
         torch.backends.cudnn.deterministic = cudnn_det
         torch.backends.cudnn.benchmark = cudnn_bench
+        torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
+        torch.backends.cudnn.allow_tf32 = cudnn_tf32
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,19 +289,26 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 
 def train_budgeted(model: nn.Module, arrays: Arrays, budget: dict[str, Any], seed: int,
                    device: str | torch.device | None = "auto", *,
-                   filename: str | None = None) -> tuple[dict[str, Any], np.ndarray]:
-    """Train ``model`` under ``budget``; (metrics, uint8 predictions for every val image).
+                   filename: str | None = None,
+                   on_epoch: Callable[[nn.Module, int], None] | None = None
+                   ) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Train ``model`` under ``budget``; (metrics, uint8 predictions for every val image, or
+    None without a validation split).
 
-    Raises `TrainingProblem` for a model that cannot be trained (its forward raises, returns
-    the wrong shape, or its loss is not finite). ``filename`` names the student's program, for
-    locating their frames in tracebacks.
+    ``on_epoch(model, epoch)`` runs after each epoch (the sandbox exports the network there).
+    With a validation split each epoch is also evaluated (the reference's calibration);
+    without one the metrics hold the training loss alone. Raises `TrainingProblem` for a model
+    that cannot be trained (its forward raises, returns the wrong shape, or its loss is not
+    finite). ``filename`` names the student's program, for locating their frames.
     """
     budget = normalise_budget(budget)
     device = device if isinstance(device, torch.device) else resolve_device(device)
     data = arrays.limited(budget["train_images"], budget["val_images"])
     nc, bs = data.num_colours, budget["batch_size"]
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
-    x_val, y_val = data.x_val.to(device), data.y_val.to(device)
+    validate = data.x_val is not None and data.y_val is not None
+    x_val = data.x_val.to(device) if validate else None
+    y_val = data.y_val.to(device) if validate else None
     model.to(device)
     try:
         optimizer = torch.optim.Adam(model.parameters(), lr=budget["lr"])
@@ -299,7 +317,7 @@ def train_budgeted(model: nn.Module, arrays: Arrays, budget: dict[str, Any], see
     shuffler = np.random.RandomState(seed % 2**32)
     n = x_train.shape[0]
     epochs: list[dict[str, Any]] = []
-    predictions = np.zeros((0,), dtype=np.uint8)
+    predictions: np.ndarray | None = None
     started = time.perf_counter()
     for epoch in range(1, budget["epochs"] + 1):
         t_epoch = time.perf_counter()
@@ -324,33 +342,38 @@ def train_budgeted(model: nn.Module, arrays: Arrays, budget: dict[str, Any], see
         train_loss = loss_sum.item() / batches
         if not np.isfinite(train_loss):
             raise _non_finite("training loss", epoch, train_loss)
-        last = epoch == budget["epochs"]
-        val_loss, val_acc, preds = evaluate(model, x_val, y_val, bs, nc, device, filename,
-                                            keep_predictions=last)
-        if not np.isfinite(val_loss):
-            raise _non_finite("validation loss", epoch, val_loss)
-        if preds is not None:
-            predictions = preds
-        epochs.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                       "val_acc": val_acc, "seconds": round(time.perf_counter() - t_epoch, 4)})
-    metrics = {"epochs": epochs, "val_acc": epochs[-1]["val_acc"],
-               "val_loss": epochs[-1]["val_loss"],
+        record: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss}
+        if on_epoch is not None:
+            on_epoch(model, epoch)
+        if validate:
+            last = epoch == budget["epochs"]
+            val_loss, val_acc, preds = evaluate(model, x_val, y_val, bs, nc, device, filename,
+                                                keep_predictions=last)
+            if not np.isfinite(val_loss):
+                raise _non_finite("validation loss", epoch, val_loss)
+            if preds is not None:
+                predictions = preds
+            record.update(val_loss=val_loss, val_acc=val_acc)
+        record["seconds"] = round(time.perf_counter() - t_epoch, 4)
+        epochs.append(record)
+    metrics = {"epochs": epochs, "val_acc": epochs[-1].get("val_acc"),
+               "val_loss": epochs[-1].get("val_loss"),
                "seconds": round(time.perf_counter() - started, 4), "device": str(device),
-               "budget": budget, "n_train": int(n), "n_val": int(x_val.shape[0]),
-               "num_colours": nc}
+               "budget": budget, "n_train": int(n),
+               "n_val": int(x_val.shape[0]) if validate else 0, "num_colours": nc}
     return metrics, predictions
 
 
 def train_class(cls: type, args: list[Any], kwargs: dict[str, Any] | None, arrays: Arrays,
                 budget: dict[str, Any], seed: int, device: str | torch.device | None = "auto",
                 *, filename: str | None = None,
-                on_trained: Callable[[nn.Module], None] | None = None
+                on_epoch: Callable[[nn.Module, int], None] | None = None
                 ) -> tuple[dict[str, Any], np.ndarray | None]:
     """The whole recipe: seed everything, build ``cls(*args, **kwargs)``, train, predict.
 
     Returns (result, val predictions); ``result["problem"]`` is None or a Problem dict, in
     which case the predictions are None and the metrics cover the epochs that finished.
-    ``on_trained(model)`` runs after a successful training, still under the seeds.
+    ``on_epoch(model, epoch)`` runs after each epoch, still under the seeds.
     """
     device = device if isinstance(device, torch.device) else resolve_device(device)
     with _Deterministic():
@@ -368,9 +391,7 @@ def train_class(cls: type, args: list[Any], kwargs: dict[str, Any] | None, array
                     "exception", f"{getattr(cls, '__name__', cls)!s}(...) built a "
                     f"{type(model).__name__}, not a torch.nn.Module", phase="construct"))
             metrics, predictions = train_budgeted(model, arrays, budget, seed, device,
-                                                  filename=filename)
-            if on_trained is not None:
-                on_trained(model)
+                                                  filename=filename, on_epoch=on_epoch)
         except TrainingProblem as problem:
             return {**base, "problem": problem.problem}, None
         return {**base, **metrics}, predictions
@@ -401,11 +422,12 @@ def load_program(source: str, filename: str, target: str, aliases: list[str]
     return None, make_problem("missing", f"no class named {names} is defined")
 
 
-def export_trained(model: nn.Module, x_val: torch.Tensor, out_dir: Path) -> str | None:
-    """Write the trained network as data (eval-mode graph on `x_val`, arrays); None, or why not.
+def export_network(model: nn.Module, x: torch.Tensor, graph_path: Path, weights_path: Path
+                   ) -> str | None:
+    """Write the network as data (its eval-mode graph on `x`, its arrays); None, or why not.
 
-    Never raises: a network that cannot be captured only means the trusted side falls back to
-    the predictions (and says so), not that training failed.
+    Never raises: a network that cannot be captured only means the trusted side cannot score
+    it (a TA reviews that check), not that training failed. The model is left in eval mode.
     """
     from grader.graph.capture import capture_graph
     from grader.graph.observe import export_weights
@@ -413,12 +435,12 @@ def export_trained(model: nn.Module, x_val: torch.Tensor, out_dir: Path) -> str 
     model.eval()
     try:
         with torch.no_grad():
-            graph, _ = capture_graph(model, x_val)
-        (out_dir / TRAINED_GRAPH).write_text(json.dumps(graph))
-        export_weights(model, out_dir / TRAINED_WEIGHTS)
+            graph, _ = capture_graph(model, x)
+        graph_path.write_text(json.dumps(graph))
+        export_weights(model, weights_path)
     except (Exception, SystemExit) as exc:
-        for name in (TRAINED_GRAPH, TRAINED_WEIGHTS):
-            (out_dir / name).unlink(missing_ok=True)
+        for path in (graph_path, weights_path):
+            path.unlink(missing_ok=True)
         return f"{type(exc).__name__}: {exc}"
     return None
 
@@ -441,19 +463,19 @@ def run(request: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         # Several workers share one GPU: each task may hold only its share of the memory.
         torch.cuda.set_per_process_memory_fraction(float(fraction))
     device = resolve_device(request.get("device") or "auto")
-    x_export = arrays.limited(None, budget["val_images"]).x_val[: budget["batch_size"]]
-    export: dict[str, Any] = {}
+    # The network is captured on a training batch: the validation images stay outside.
+    x_export = arrays.x_train[: budget["batch_size"]].to(device)
+    export_problems: dict[int, str] = {}
 
-    def on_trained(model: nn.Module) -> None:
-        export["problem"] = export_trained(model, x_export.to(device), out_dir)
+    def on_epoch(model: nn.Module, epoch: int) -> None:
+        why = export_network(model, x_export, out_dir / EPOCH_GRAPH.format(epoch),
+                             out_dir / EPOCH_WEIGHTS.format(epoch))
+        if why:
+            export_problems[epoch] = why
 
-    result, predictions = train_class(cls, list(request.get("args") or []),
-                                      dict(request.get("kwargs") or {}), arrays, budget, seed,
-                                      device, filename=filename, on_trained=on_trained)
-    if export.get("problem"):
-        result["export_problem"] = export["problem"]
-    if predictions is not None:
-        samples = int(request.get("samples") or 0)
-        np.save(out_dir / SAMPLES_FILE, predictions[:samples])
-        np.save(out_dir / PREDICTIONS_FILE, predictions)
+    result, _ = train_class(cls, list(request.get("args") or []),
+                            dict(request.get("kwargs") or {}), arrays, budget, seed, device,
+                            filename=filename, on_epoch=on_epoch)
+    if export_problems:
+        result["export_problems"] = {str(k): v for k, v in export_problems.items()}
     return result
