@@ -83,6 +83,18 @@ def _export_options(args: argparse.Namespace) -> dict[str, object]:
             if getattr(args, o.key, None) is not None}
 
 
+def _layout_names() -> list[str]:
+    from grader.ingest.layouts import layout_names
+
+    return layout_names()
+
+
+def _layout_help() -> str:
+    from grader.ingest.layouts import layouts
+
+    return "; ".join(f"{name}: {entry.help}" for name, entry in layouts().items())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="submissions graded in parallel on this machine")
     grade.add_argument("--dask", metavar="ADDRESS",
                        help="grade on a Dask cluster (tcp://host:8786), or 'local' to start one")
+    grade.add_argument("--layout", default="auto", choices=_layout_names(),
+                       help="how to read a download folder or its zip: " + _layout_help()
+                       + "; auto (default) detects it and says what it chose")
+    grade.add_argument("--overrides", metavar="FILE",
+                       help="course staff overrides (YAML or CSV; default: overrides.yaml or "
+                            ".csv in --out); kept across regrades")
+    grade.add_argument("--extensions", metavar="CSV",
+                       help="per-student extensions for the rubric's late policy "
+                            "(student,days|hours|deadline[,reason]); overrides the rubric's")
     _export_args(grade)
     grade.add_argument("--regrade", action="store_true", help="ignore stored results")
     grade.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -124,9 +145,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     _options_args(demo, default_checks="all")
 
+    override = sub.add_parser("override", help="record a course staff change to one student's "
+                                                "question or check (kept across regrades)")
+    override.add_argument("out", metavar="DIR", help="the batch's output folder")
+    override.add_argument("student")
+    override.add_argument("target", help="a question id (4.1), a check (4.1/architecture), or "
+                                         "total")
+    change = override.add_mutually_exclusive_group(required=True)
+    change.add_argument("--points", type=float, help="what the target is worth now")
+    change.add_argument("--delta", type=float, help="a change to what the checks gave")
+    override.add_argument("--reason", required=True, help="shown to the student")
+    override.add_argument("--by", help="who made the change")
+
     sub.add_parser("answers", help="check written counting answers (see grader answers -h)",
                    add_help=False)
     sub.add_parser("audit", help="mutation-audit a rubric (see grader audit -h)", add_help=False)
+    sub.add_parser("similarity", help="pairs of students with unusually similar code for the "
+                                      "rubric's classes (see grader similarity -h)", add_help=False)
+    sub.add_parser("gradescope", help="build a Gradescope autograder zip, or run it (see "
+                                      "grader gradescope -h)", add_help=False)
     return parser
 
 
@@ -136,10 +173,14 @@ def cmd_grade(args: argparse.Namespace) -> int:
     summary = grade_batch(args.paths, args.rubric, args.out, _options(args),
                           workers=args.workers, dask=args.dask, quiet=args.quiet,
                           exports=tuple(args.export), export_options=_export_options(args),
-                          regrade=args.regrade)
+                          regrade=args.regrade, layout=args.layout, extensions=args.extensions,
+                          overrides=args.overrides)
+    print(f"layout {summary.layout} ({summary.layout_why})")
     print(f"{summary.total} submission(s): {summary.graded_now} graded now, {summary.reused} "
           f"already graded; {summary.errors} could not be graded; {summary.internal} with "
-          f"grader failures; {summary.wall_s:.1f} s")
+          f"grader failures; {summary.late} with a late penalty line; {summary.wall_s:.1f} s")
+    for note in summary.notes:
+        print(f"  {note}")
     for path, why in summary.ignored:
         print(f"  ignored {path}: {why}")
     for failure in summary.failed_outputs:
@@ -151,6 +192,23 @@ def cmd_grade(args: argparse.Namespace) -> int:
               f"{summary.review} with checks awaiting review (the gradebook's review column) "
               "need a TA's attention; exit status 3", file=sys.stderr)
         return EXIT_ATTENTION
+    return 0
+
+
+def cmd_override(args: argparse.Namespace) -> int:
+    from grader.batch.store import ResultStore
+    from grader.overrides import OverrideError, add_override
+
+    stored = ResultStore(Path(args.out)).load(args.student)
+    if stored is None:
+        raise OverrideError(f"no graded result for {args.student!r} in {args.out}")
+    path, adjustment = add_override(Path(args.out), stored, target=args.target,
+                                    points=args.points, delta=args.delta, reason=args.reason,
+                                    by=args.by)
+    print(f"recorded in {path}: {args.student} {args.target} "
+          f"{adjustment.points:+.2f} ({adjustment.reason})")
+    print("run the same `grader grade ... --out` again to update the reports and exports "
+          "(nothing is regraded)")
     return 0
 
 
@@ -253,9 +311,18 @@ def main(argv: list[str] | None = None) -> int:
         from grader.audit.cli import main as audit_main
 
         return audit_main(argv[1:])
+    if argv and argv[0] == "similarity":
+        from grader.similarity.cli import main as similarity_main
+
+        return similarity_main(argv[1:])
+    if argv and argv[0] == "gradescope":
+        from grader.deploy.cli import main as gradescope_main
+
+        return gradescope_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"grade": cmd_grade, "check": cmd_check, "compile": cmd_compile,
+    commands = {"grade": cmd_grade, "check": cmd_check, "override": cmd_override,
+                "compile": cmd_compile,
                 "selftest": cmd_selftest, "demo": cmd_demo}
     if args.command is None:
         parser.print_help()

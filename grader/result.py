@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from grader.ingest.origin import Origin
 from grader.ingest.problems import Problem
 
 SCHEMA = 2
@@ -155,6 +156,7 @@ class SubmissionInfo:
     files: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    origin: Origin = field(default_factory=Origin)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SubmissionInfo:
@@ -162,7 +164,29 @@ class SubmissionInfo:
                    sha256=str(data.get("sha256") or ""),
                    files=[str(f) for f in data.get("files") or ()],
                    ignored=[str(f) for f in data.get("ignored") or ()],
-                   notes=[str(n) for n in data.get("notes") or ()])
+                   notes=[str(n) for n in data.get("notes") or ()],
+                   origin=Origin.from_dict(data.get("origin")))
+
+
+@dataclass
+class Adjustment:
+    """A change to the score made after the checks, always shown beside it, never folded
+    silently into it: a late penalty, a course staff override."""
+
+    kind: str                 # "late" | "override"
+    points: float             # added to the score: negative for a deduction
+    reason: str               # one line a student can read
+    target: str | None = None  # a question id (or "question/check"); None: the whole submission
+    by: str | None = None
+    at: str | None = None      # ISO 8601
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Adjustment:
+        return cls(kind=str(data.get("kind") or "override"),
+                   points=float(data.get("points") or 0.0),
+                   reason=str(data.get("reason") or ""), target=data.get("target"),
+                   by=data.get("by"), at=data.get("at"), details=dict(data.get("details") or {}))
 
 
 @dataclass
@@ -204,6 +228,7 @@ class Result:
     options: dict[str, Any] = field(default_factory=dict)
     graded_at: str | None = None
     key: str = ""
+    adjustments: list[Adjustment] = field(default_factory=list)
     schema: int = SCHEMA
 
     def __post_init__(self) -> None:
@@ -219,6 +244,20 @@ class Result:
     def complete(self) -> bool:
         """Every question was assessed in full: the score is out of `max_score`."""
         return bool(self.questions) and all(q.complete for q in self.questions)
+
+    @property
+    def adjustment_points(self) -> float:
+        return sum(a.points for a in self.adjustments)
+
+    @property
+    def final_score(self) -> float:
+        """The score after every adjustment (late penalty, staff override), never below 0:
+        what exports upload. `score` stays what the checks earned."""
+        return round(max(0.0, self.score + self.adjustment_points), 6)
+
+    @property
+    def late(self) -> Adjustment | None:
+        return next((a for a in self.adjustments if a.kind == "late"), None)
 
     @property
     def fraction(self) -> float:
@@ -315,7 +354,9 @@ class Result:
                                "neutralised": list(self.neutralised),
                                "environment": self.environment, "timings": self.timings,
                                "resources": self.resources, "options": self.options,
-                               "graded_at": self.graded_at, "key": self.key}
+                               "graded_at": self.graded_at, "key": self.key,
+                               "adjustments": [asdict(a) for a in self.adjustments],
+                               "final_score": self.final_score}
         for q in self.questions:
             out["questions"].append({
                 "id": q.id, "title": q.title, "score": round(q.score, 6),
@@ -356,7 +397,8 @@ class Result:
                    timings=dict(data.get("timings") or {}),
                    resources=dict(data.get("resources") or {}),
                    options=dict(data.get("options") or {}),
-                   graded_at=data.get("graded_at"), key=str(data.get("key") or ""))
+                   graded_at=data.get("graded_at"), key=str(data.get("key") or ""),
+                   adjustments=[Adjustment.from_dict(a) for a in data.get("adjustments") or ()])
 
     @classmethod
     def from_json(cls, text: str) -> Result:
@@ -402,6 +444,11 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
         "graded_at": "when, ISO 8601 UTC",
         "key": "sha256 of the submission's bytes, rubric, reference, grader version and the "
                "options that change a grade: a result with the same key is reused",
+        "adjustments": "changes made after the checks, each shown as its own line: a late "
+                       "penalty (recomputed every batch from the submission time, the rubric's "
+                       "`late` policy and the extensions) (below)",
+        "final_score": "score plus every adjustment, never below 0 (derived): what exports "
+                       "upload",
     },
     "SubmissionInfo": {
         "path": "the path given (a batch records the original, not its temporary copy)",
@@ -411,6 +458,28 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
         "ignored": "entries of a folder or zip not read, with why",
         "notes": "what the reader noticed (an HTML page around the code, an id that did not "
                  "match the pattern)",
+        "origin": "where it came from: the download layout and what it says (below)",
+    },
+    "Origin": {
+        "layout": "`folder`, `markus`, `canvas` or `gradescope` (`grader grade --layout`)",
+        "name": "the student's name, where the layout gives it",
+        "submitted_at": "when it was submitted, ISO 8601 with offset, where the layout says",
+        "lms_id": "the LMS's own submission id",
+        "lms_late": "the LMS marked it late (Canvas's `LATE`); null when it does not say",
+        "earlier": "earlier submissions of the same student, not graded (below)",
+    },
+    "Earlier": {
+        "path": "the file or folder", "submitted_at": "when, where known",
+        "lms_id": "the LMS's submission id",
+    },
+    "Adjustment": {
+        "kind": "`late` (the rubric's late policy) or `override` (course staff)",
+        "points": "added to the score (negative: a deduction)",
+        "reason": "one line shown in the report, the gradebook and the exports",
+        "target": "a question id, or null for the whole submission",
+        "by": "who made it (overrides)", "at": "when, ISO 8601",
+        "details": "for `late`: deadline, submitted_at, hours_late, grace_hours, "
+                   "extension, units_charged, percent",
     },
     "RubricInfo": {
         "id": "the rubric's id", "title": "its title", "sha256": "sha256 of its text",

@@ -13,10 +13,12 @@ import re
 import typing
 
 from grader.checks.registry import load_builtin
+from grader.ingest.origin import Earlier, Origin
 from grader.ingest.problems import Problem
 from grader.result import (
     FIELD_DOCS,
     SCHEMA,
+    Adjustment,
     CheckResult,
     QuestionResult,
     Result,
@@ -24,8 +26,10 @@ from grader.result import (
     SubmissionInfo,
 )
 
-RECORDS = [Result, SubmissionInfo, RubricInfo, QuestionResult, CheckResult, Problem]
-DERIVED = {"Result": ["assessed_max_score"], "QuestionResult": ["assessed_max_score"]}
+RECORDS = [Result, SubmissionInfo, Origin, Earlier, RubricInfo, QuestionResult, CheckResult,
+           Adjustment, Problem]
+DERIVED = {"Result": ["assessed_max_score", "final_score"],
+           "QuestionResult": ["assessed_max_score"]}
 
 HEADER = f"""# Results: `DIR/<student>/result.json` and friends
 
@@ -39,7 +43,8 @@ this file.
 DIR/
   index.html                 class dashboard
   gradebook.csv              one row per student, one column per question (blank: not assessed
-                             in this run), total, assessed_max, max, status, error, review
+                             in this run), total, adjustments, final, assessed_max, max,
+                             status, error, review, submitted_at, layout
   <student>/result.json      the record below (the source of truth; everything else is derived)
   <student>/report.html      the student's report (hidden checks as the rubric allows)
   <student>/report-ta.html   the same with every hidden check, for course staff

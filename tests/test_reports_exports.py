@@ -9,8 +9,18 @@ import json
 import pytest
 
 from grader.reports import GRADESCOPE_SCHEMA, export_canvas, export_gradescope
-from grader.reports.gradescope import structural_errors, to_gradescope, validate_gradescope
+from grader.reports.gradescope import (
+    md_text,
+    structural_errors,
+    to_gradescope,
+    validate_gradescope,
+)
+from grader.rubric.schema import GradescopeSettings
 from tests import reports_factory as factory
+
+# One Gradescope test per check, fully hidden ones included (tests/test_gradescope_bundle.py
+# covers the default, which pools those into one visible test).
+EACH_CHECK = GradescopeSettings(hide_total=True)
 
 ALL = [factory.passing_result, factory.failing_result, factory.crashing_result,
        factory.corrupt_result, factory.internal_result, factory.grader_crash_result,
@@ -20,7 +30,7 @@ ALL = [factory.passing_result, factory.failing_result, factory.crashing_result,
 @pytest.mark.parametrize("make", ALL, ids=lambda f: f.__name__)
 def test_gradescope_export_is_valid_and_totals_match(make, tmp_path):
     result = make()
-    doc = export_gradescope(factory.typed(result), tmp_path / "results.json")
+    doc = export_gradescope(factory.typed(result), tmp_path / "results.json", EACH_CHECK)
     assert json.loads((tmp_path / "results.json").read_text()) == doc
     assert validate_gradescope(doc) == []
     assert structural_errors(doc, GRADESCOPE_SCHEMA) == []
@@ -36,19 +46,20 @@ def test_gradescope_export_is_valid_and_totals_match(make, tmp_path):
 
 def test_gradescope_visibility_follows_feedback():
     result = factory.failing_result()
-    tests = {t["number"]: t for t in to_gradescope(factory.typed(result))["tests"]}
+    tests = {t["number"]: t for t in to_gradescope(factory.typed(result), EACH_CHECK)["tests"]}
     for q in result["questions"]:
         for i, c in enumerate(q["checks"], 1):
             t = tests[f"{q['id']}.{i}"]
             if c["visibility"] == "public":
-                assert t["visibility"] == "visible" and c["message"] in t["output"]
+                assert t["visibility"] == "visible" and md_text(c["message"]) in t["output"]
             elif c["feedback"] == "full":
-                assert t["visibility"] == "after_published" and c["message"] in t["output"]
+                assert (t["visibility"] == "after_published"
+                        and md_text(c["message"]) in t["output"])
             elif c["feedback"] == "verdict":
                 assert t["visibility"] == "after_published"
                 assert c["message"] not in t["output"]
             else:
-                assert t["visibility"] == "hidden" and c["message"] in t["output"]
+                assert t["visibility"] == "hidden" and md_text(c["message"]) in t["output"]
     assert {t["visibility"] for t in tests.values()} == {"visible", "after_published", "hidden"}
     arch = tests["4.1.1"]
     assert arch["name"] == "4.1 PoolUpsampleNet: Layers match the handout (PoolUpsampleNet)"

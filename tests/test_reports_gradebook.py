@@ -22,8 +22,9 @@ def cohort() -> list[dict]:
 
 def test_columns_rows_and_values(cohort, tmp_path):
     frame = write_gradebook(factory.typed(cohort), tmp_path / "gradebook.csv")
-    assert list(frame.columns) == ["student", *QIDS, "total", "assessed_max", "max", "status",
-                                   "error", "review"]
+    assert list(frame.columns) == ["student", *QIDS, "total", "adjustments", "final",
+                                   "assessed_max", "max", "status", "error", "review",
+                                   "submitted_at", "layout"]
     assert list(frame["student"]) == sorted(r["student"] for r in cohort)
     by_student = {r.student: r for r in factory.typed(cohort)}
     for _, row in frame.iterrows():
@@ -45,8 +46,9 @@ def test_csv_reads_back_identically(cohort, tmp_path):
     path = tmp_path / "gradebook.csv"
     frame = write_gradebook(factory.typed(cohort), path)
     back = pd.read_csv(path, dtype={"student": str, "status": str, "error": str,
-                                    "review": str}, keep_default_na=False, na_values={
-        q: [""] for q in [*QIDS, "total", "max"]})
+                                    "review": str, "adjustments": str, "submitted_at": str,
+                                    "layout": str}, keep_default_na=False, na_values={
+        q: [""] for q in [*QIDS, "total", "final", "max"]})
     assert list(back.columns) == list(frame.columns)  # "4.1" stays a column name, not a float
     for q in [*QIDS, "total", "max"]:
         assert back[q].tolist() == pytest.approx(frame[q].tolist(), nan_ok=True)
@@ -87,3 +89,20 @@ def test_unassessed_questions_are_blank_not_zero(tmp_path):
     row = path.read_text(encoding="utf-8").splitlines()[1].split(",")
     header = path.read_text(encoding="utf-8").splitlines()[0].split(",")
     assert row[header.index("4.2")] == "" and row[header.index("total")] == "1.5"
+
+
+def test_a_late_penalty_is_its_own_column_and_final_is_what_is_uploaded(tmp_path):
+    from dataclasses import replace
+
+    from grader.result import Adjustment
+
+    alice = factory.typed(factory.passing_result())
+    origin = replace(alice.submission.origin, layout="markus",
+                     submitted_at="2023-03-11T12:00:00-05:00")
+    late = Adjustment(kind="late", points=-0.3, reason="submitted 19 h late: 1 day x 10 %")
+    alice = replace(alice, adjustments=[late],
+                    submission=replace(alice.submission, origin=origin))
+    row = write_gradebook([alice], tmp_path / "g.csv").iloc[0]
+    assert row["total"] == pytest.approx(3.0) and row["final"] == pytest.approx(2.7)
+    assert row["adjustments"] == "-0.3 late: submitted 19 h late: 1 day x 10 %"
+    assert row["submitted_at"] == "2023-03-11T12:00:00-05:00" and row["layout"] == "markus"

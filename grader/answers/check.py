@@ -32,7 +32,9 @@ class Verdict:
     """The judgement on one answer; ``convention`` is the matched one, or the closest one."""
 
     key: str
-    status: str  # correct | partial | incorrect | unparseable | missing | error
+    # correct | partial | incorrect | unparseable | missing | error | review (read from a
+    # write-up, but not readable there: a TA decides, see writeup/judge.py)
+    status: str
     answer: str | None = None
     parsed: str | None = None
     convention: str | None = None

@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from .answerset import AnswerSetResult, check_answer_set
 from .conventions import CONVENTIONS, MODEL_GIVEN, QUESTIONS
-from .load import AnswersFileError, load_answer_sets
+from .load import AnswersFileError, load_answer_sets, resolve_question
 from .parse import canonical_variable
-from .report import render_error, render_result, write_json
+from .report import render_error, render_result, render_written, write_json
+from .writeup import WriteupError, WrittenVerdict, judge_writeup, offering_questions
 
 __all__ = ["build_parser", "main"]
 
 _EPILOG = """\
 input: a .yaml/.yml/.json answers file, a .ipynb notebook with a Markdown cell starting
 '<!-- answers: 2023/4.3 -->', or a .md file with such a line. See examples/answers/.
-exit status: 0 when every file was read and judged (whatever the verdicts), 1 when a file
-could not be used, 2 on a usage error.
+A write-up as handed in (.pdf with a text layer, .md, .tex, .txt, or a .ipynb without the
+marker) is read under its question headings: say which questions with --question 2023/4.3
+or --offering 2023 (every written question of that offering). What cannot be read is listed
+for a TA with the text found.
+exit status: 0 when every file was read and judged (whatever the verdicts, review included),
+1 when a file could not be used, 2 on a usage error.
 """
+_WRITEUP_ONLY = (".pdf", ".tex")
+_MAYBE_MARKED = (".md", ".markdown", ".txt", ".ipynb")
+_MARKED = re.compile(r"<!--\s*answers\b", re.IGNORECASE)
 
 
 def build_parser(prog: str = "grader answers") -> argparse.ArgumentParser:
@@ -32,6 +42,9 @@ def build_parser(prog: str = "grader answers") -> argparse.ArgumentParser:
     parser.add_argument("--model", help="model when the file does not name one")
     parser.add_argument("--question", help="question id when the file does not name one "
                         f"({', '.join(QUESTIONS)})")
+    offerings = sorted({q.split("/", 1)[0] for q in QUESTIONS})
+    parser.add_argument("--offering", choices=offerings,
+                        help="for a write-up: judge every written question of this offering")
     parser.add_argument("--given", action="append", default=[], metavar="VAR=N",
                         help="fix a variable for every set, e.g. --given k=3 (repeatable)")
     parser.add_argument("--conventions", action="store_true",
@@ -72,6 +85,41 @@ def _conventions_text() -> str:
     return "\n".join(lines)
 
 
+def _is_writeup(path: str) -> bool:
+    """A write-up as handed in, rather than an answers file or a marked notebook."""
+    suffix = Path(path).suffix.lower()
+    if suffix in _WRITEUP_ONLY:
+        return True
+    if suffix not in _MAYBE_MARKED or not Path(path).is_file():
+        return False
+    try:
+        return not _MARKED.search(Path(path).read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return False
+
+
+def _writeup_questions(args: argparse.Namespace) -> list[str]:
+    if args.question:
+        return [resolve_question(args.question)]
+    if args.offering:
+        return list(offering_questions(args.offering))
+    raise AnswersFileError("a write-up needs --question (e.g. --question 2023/4.3) or "
+                           "--offering (e.g. --offering 2023) to say which answers to look for")
+
+
+def _judge_writeup(path: str, args: argparse.Namespace, written: list[WrittenVerdict],
+                   results: list[AnswerSetResult]) -> None:
+    for verdict in judge_writeup(path, _writeup_questions(args)):
+        written.append(verdict)
+        if verdict.result is not None:
+            results.append(verdict.result)
+        if args.quiet:
+            print(f"{path} {verdict.question}: {verdict.status} {verdict.fraction:.2f}")
+        else:
+            print(render_written(verdict))
+            print()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``grader answers``; returns the exit status."""
     parser = build_parser()
@@ -88,7 +136,16 @@ def main(argv: list[str] | None = None) -> int:
         defaults["question"] = args.question
     results: list[AnswerSetResult] = []
     errors: list[dict[str, str]] = []
+    written: list[WrittenVerdict] = []
     for path in args.paths:
+        if _is_writeup(path):
+            try:
+                _judge_writeup(path, args, written, results)
+            except (AnswersFileError, WriteupError, KeyError) as exc:
+                message = str(exc).strip("'\"")
+                errors.append({"path": path, "message": message})
+                print(render_error(path, message), file=sys.stderr)
+            continue
         try:
             sets = load_answer_sets(path, defaults)
         except AnswersFileError as exc:
@@ -110,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(render_result(result))
                 print()
     if args.json:
-        write_json(args.json, results, errors)
+        write_json(args.json, results, errors, written)
     return 1 if errors else 0
 
 

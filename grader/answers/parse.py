@@ -40,6 +40,7 @@ __all__ = [
     "NF",
     "NC",
     "K",
+    "LATEX_COMMANDS",
     "parse_answer",
     "parse_factor",
     "restore_escapes",
@@ -80,6 +81,7 @@ _FRAC_CMDS = {"frac", "dfrac", "tfrac", "cfrac"}
 _EQ_CMDS = {"approx", "equiv", "simeq", "sim", "eq"}
 _SPACE_CMDS = {",", ";", ":", "!", " ", "\n", "\t"}
 _KNOWN_CMDS = _TIMES_CMDS | _IGNORED_CMDS | _TEXT_CMDS | _FRAC_CMDS | _EQ_CMDS | {"div"}
+LATEX_COMMANDS: frozenset[str] = frozenset(_KNOWN_CMDS)  # what a formula may contain
 
 _TIMES_CHARS = "×·⋅∙•✕∗"
 _MINUS_CHARS = "-−–—"

@@ -9,11 +9,12 @@ from typing import Any
 
 from .answerset import AnswerSetResult
 from .check import Verdict
+from .writeup.records import WrittenVerdict
 
-__all__ = ["render_result", "render_error", "write_json", "json_document"]
+__all__ = ["render_result", "render_error", "render_written", "write_json", "json_document"]
 
 _MARK = {"correct": "correct", "partial": "partial", "incorrect": "INCORRECT",
-         "unparseable": "UNREADABLE", "missing": "missing", "error": "ERROR"}
+         "unparseable": "UNREADABLE", "missing": "missing", "error": "ERROR", "review": "REVIEW"}
 
 
 def _convention_cell(v: Verdict) -> str:
@@ -66,8 +67,30 @@ def render_result(result: AnswerSetResult) -> str:
     for problem in result.problems:
         lines.append(f"  note: {problem}")
     summary = result.summary()
-    order = ["correct", "partial", "incorrect", "unparseable", "missing", "error"]
+    order = ["correct", "partial", "incorrect", "unparseable", "missing", "error", "review"]
     lines.append("  " + ", ".join(f"{summary[s]} {s}" for s in order if s in summary))
+    return "\n".join(lines)
+
+
+def render_written(verdict: WrittenVerdict) -> str:
+    """A write-up question: the answers table (when its heading was found), where it was found,
+    what a TA must read, and the grade line the student sees."""
+    lines = []
+    if verdict.result is not None:
+        lines.append(render_result(verdict.result))
+    else:
+        lines.append(f"{verdict.details['source']}\n  question {verdict.question}")
+    headings = verdict.details.get("headings") or []
+    if headings:
+        lines.append("  found under the heading at " + "; ".join(headings))
+    for item in verdict.details.get("review", []):
+        if item["key"] is None:
+            lines.append(f"  REVIEW: {item['reason']}")
+            lines.extend(_indent(item["excerpt"], "      ") if item["excerpt"] else [])
+        elif item["excerpt"]:
+            lines.append(f"  text found for {item['key']} ({item['where']}):")
+            lines.extend(_indent(item["excerpt"], "      "))
+    lines.append(f"  => {verdict.status} {verdict.fraction:.2f}: {verdict.message}")
     return "\n".join(lines)
 
 
@@ -75,8 +98,8 @@ def render_error(path: str, message: str) -> str:
     return f"{path}\n  ERROR: {message}"
 
 
-def json_document(results: list[AnswerSetResult], errors: list[dict[str, str]]
-                  ) -> dict[str, Any]:
+def json_document(results: list[AnswerSetResult], errors: list[dict[str, str]],
+                  written: list[WrittenVerdict] | None = None) -> dict[str, Any]:
     totals: dict[str, int] = {}
     for r in results:
         for status, n in r.summary().items():
@@ -87,10 +110,12 @@ def json_document(results: list[AnswerSetResult], errors: list[dict[str, str]]
         "summary": totals,
         "sets": [r.to_dict() for r in results],
         "errors": errors,
+        "writeups": [v.to_dict() for v in written or []],
     }
 
 
 def write_json(path: str | Path, results: list[AnswerSetResult],
-               errors: list[dict[str, str]]) -> None:
-    Path(path).write_text(json.dumps(json_document(results, errors), indent=2,
+               errors: list[dict[str, str]], written: list[WrittenVerdict] | None = None
+               ) -> None:
+    Path(path).write_text(json.dumps(json_document(results, errors, written), indent=2,
                                      ensure_ascii=False) + "\n", encoding="utf-8")

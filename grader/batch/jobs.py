@@ -12,13 +12,13 @@ import io
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grader.ingest.submission import payload_hash
 from grader.pipeline import Grader, Options
-from grader.result import Graded, Result, RubricInfo, SubmissionInfo
+from grader.result import Graded, Origin, Result, RubricInfo, SubmissionInfo
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Job:
     key: str
     source: str          # the original path, for the record
     rubric: RubricInfo | None = None   # for a result row even when no grader could be built
+    origin: Origin = field(default_factory=Origin)   # what the download layout said
 
 
 class Materialised:
@@ -69,6 +70,7 @@ class JobGrader:
         with Materialised(job) as path:
             graded = self.grader.grade_path(path, student=job.student)
         graded.result.submission.path = job.source
+        graded.result.submission.origin = job.origin
         graded.result.key = job.key
         return graded
 
@@ -92,7 +94,8 @@ class GraderFactory:
 def internal_failure(job: Job, message: str, exc: BaseException | None = None) -> Graded:
     """A result row for a submission the grader itself failed on: never blamed on the student."""
     submission = SubmissionInfo(path=job.source, kind="folder" if job.is_folder else "file",
-                                sha256=payload_hash(job.payload), files=[job.name])
+                                sha256=payload_hash(job.payload), files=[job.name],
+                                origin=job.origin)
     return Graded(Result.internal_failure(student=job.student, submission=submission,
                                           rubric=job.rubric or RubricInfo(id=""),
                                           message=message, exc=exc, key=job.key))

@@ -13,7 +13,7 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,17 @@ from grader.batch.jobs import GraderFactory, Job, internal_failure
 from grader.batch.progress import Progress
 from grader.batch.store import ResultStore
 from grader.files import atomic_write_text, safe_name
-from grader.ingest.submission import discover, payload_hash, read_payload, student_id
+from grader.ingest.layouts import Entry, Found, read_download
+from grader.ingest.origin import Earlier
+from grader.ingest.submission import payload_hash, read_payload, zip_members
+from grader.late import LatePolicy, apply_late, parse_time
+from grader.overrides import (
+    Override,
+    apply_overrides,
+    find_overrides,
+    read_overrides,
+    unknown_students,
+)
 from grader.plan import Options, Plan
 from grader.reports.exports import ExportContext, chosen
 from grader.result import Result
@@ -42,8 +52,11 @@ class BatchSummary:
     gradebook: Path | None
     ignored: list[tuple[str, str]] = field(default_factory=list)
     failed_outputs: list[str] = field(default_factory=list)   # class files not written
-
     review: int = 0      # rows with checks awaiting a TA's review
+    layout: str = "folder"
+    layout_why: str = ""
+    notes: list[str] = field(default_factory=list)            # what reading the download noticed
+    late: int = 0        # rows with a late penalty line
 
     @property
     def needs_attention(self) -> bool:
@@ -51,30 +64,53 @@ class BatchSummary:
         return bool(self.internal or self.review or self.failed_outputs)
 
 
-def unique_students(paths: list[Path], pattern: str | None) -> list[tuple[str, Path]]:
-    """(student id, path) pairs; a repeated id (alice.ipynb and alice.zip) gets a suffix."""
-    seen: dict[str, int] = {}
-    out = []
-    for path in paths:
-        who = student_id(path, pattern)
-        key = safe_name(who).casefold()
-        seen[key] = seen.get(key, 0) + 1
-        out.append((who if seen[key] == 1 else f"{who}-{seen[key]}", path))
-    return out
+def _payload(entry: Entry) -> tuple[str, bytes, bool]:
+    """(name ingest sees, bytes, is a folder) of an entry: one file or folder as handed in,
+    or several files (a Canvas student's) as one folder under their original names."""
+    if entry.single is not None:
+        payload, is_folder = read_payload(entry.single)
+        return entry.single.name, payload, is_folder
+    if len(entry.paths) == 1:
+        return entry.names[0], entry.paths[0].read_bytes(), False
+    return entry.student, zip_members(list(zip(entry.names, entry.paths, strict=True))), True
 
 
-def make_jobs(paths: list[Path], plan: Plan) -> list[Job]:
-    """One job per submission; an unreadable path still becomes a job (and an error row)."""
+def make_jobs(entries: list[Entry], plan: Plan) -> list[Job]:
+    """One job per entry; an unreadable path still becomes a job (and an error row)."""
     jobs = []
-    for student, path in unique_students(paths, plan.rubric.student_pattern):
+    for entry in entries:
         try:
-            payload, is_folder = read_payload(path)
+            name, payload, is_folder = _payload(entry)
         except OSError as exc:
-            payload, is_folder = f"unreadable: {exc}".encode(), False
-        jobs.append(Job(student=student, name=path.name, payload=payload, is_folder=is_folder,
-                        key=plan.key(payload_hash(payload)), source=str(path),
-                        rubric=plan.rubric_info()))
+            name, payload, is_folder = entry.paths[0].name, f"unreadable: {exc}".encode(), False
+        jobs.append(Job(student=entry.student, name=name, payload=payload, is_folder=is_folder,
+                        key=plan.key(payload_hash(payload)),
+                        source=", ".join(str(p) for p in entry.paths),
+                        rubric=plan.rubric_info(), origin=entry.origin))
     return jobs
+
+
+def _latest_per_student(entries: list[Entry]) -> tuple[list[Entry], list[str]]:
+    """One entry per student id: the latest by submission time where the layout knows it
+    (the others become its `earlier`), else every entry kept (the folder layout suffixes)."""
+    by_id: dict[str, list[Entry]] = {}
+    for entry in entries:
+        by_id.setdefault(safe_name(entry.student).casefold(), []).append(entry)
+    kept, notes = [], []
+    for group in by_id.values():
+        if len(group) == 1 or not all(e.origin.submitted_at for e in group):
+            kept.extend(group)
+            continue
+        group.sort(key=lambda e: parse_time(e.origin.submitted_at, "submitted_at"))
+        latest = group[-1]
+        earlier = [Earlier(path=", ".join(map(str, e.paths)),
+                           submitted_at=e.origin.submitted_at, lms_id=e.origin.lms_id)
+                   for e in group[:-1]]
+        origin = replace(latest.origin, earlier=[*latest.origin.earlier, *earlier])
+        kept.append(replace(latest, origin=origin))
+        notes.append(f"{latest.student}: {len(group)} submissions; the latest "
+                     f"({latest.origin.submitted_at}) graded")
+    return kept, notes
 
 
 @dataclass
@@ -197,14 +233,51 @@ def _write_isolating(write: Any, results: list[Result]) -> tuple[Any, list[Resul
             raise _RowFailed(fixed, repr(exc)) from exc
 
 
+def bring_up_to_date(result: Result, job: Job, policy: LatePolicy | None,
+                     overrides: list[Override]) -> Result:
+    """The result with what the download said about it (the job's origin), the staff
+    overrides and the late line recomputed from today's files: a stored result is kept current
+    without regrading."""
+    result.submission.origin = job.origin
+    return apply_late(apply_overrides(result, overrides), policy)
+
+
+def _similarity(out: Path, entries: list[Entry], plan: Plan) -> list[str]:
+    """The class's code-similarity page (a lead for a TA, never a deduction); its failure is
+    reported like any class output's, never the batch's."""
+    from grader.similarity import write_similarity
+
+    try:
+        faults.point("export", "similarity")
+        write_similarity(out, entries, plan.rubric)
+        return []
+    except Exception as exc:
+        return [f"similarity: {exc!r}"]
+
+
+def late_policy(plan: Plan, extensions: str | Path | None) -> LatePolicy | None:
+    policy = plan.rubric.late
+    if extensions is None:
+        return policy
+    if policy is None:
+        raise ValueError(f"--extensions {extensions}: the rubric {plan.rubric.id} has no late "
+                         "policy (add a `late:` section with a deadline)")
+    return policy.with_extensions(Path(extensions))
+
+
 def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: Options, *,
                 workers: int = 1, dask: str | None = None, quiet: bool = False,
                 exports: tuple[str, ...] = (), export_options: dict[str, Any] | None = None,
-                regrade: bool = False, command: str | None = None) -> BatchSummary:
+                regrade: bool = False, command: str | None = None, layout: str = "auto",
+                extensions: str | Path | None = None,
+                overrides: str | Path | None = None) -> BatchSummary:
     """Grade every submission under `paths` into `out`; returns counts and output paths.
 
+    `layout` says how to read a download folder (grader.ingest.layouts; `auto` detects it);
     `exports` names the exporters to write besides those every batch writes
-    (grader.reports.exports); `export_options` holds their options by keyword.
+    (grader.reports.exports); `export_options` holds their options by keyword; `extensions`
+    a CSV of per-student extensions for the rubric's late policy; `overrides` the staff
+    overrides file (default: `overrides.yaml` or `.csv` in `out`).
     """
     from grader.batch.dask import make_pool
 
@@ -212,12 +285,21 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     out = Path(out)
     store = ResultStore(out)
-    found = discover(paths)
     planner = Plan(rubric, options)   # keys and what runs; no sandbox
+    policy = late_policy(planner, extensions)
+    overrides_file = find_overrides(out, overrides)
+    staff = read_overrides(overrides_file) if overrides_file else []
     outputs = Outputs(ExportContext(out, planner.rubric.title, planner.rubric.max_score,
                                     dict(export_options or {})), tuple(exports))
     chosen(outputs.exports, "class")   # an unknown export name fails before any grading
-    jobs = make_jobs(list(found), planner)
+    found: Found = read_download([Path(p) for p in paths], layout,
+                                 planner.rubric.student_pattern, scratch=out / ".downloads")
+    entries, latest_notes = _latest_per_student(found.entries)
+    if not quiet:
+        print(f"layout: {found.layout} ({found.why}); {len(entries)} student(s)",
+              file=sys.stderr, flush=True)
+    jobs = make_jobs(entries, planner)
+    by_student = {j.student: j for j in jobs}
     todo = [j for j in jobs if regrade or not store.is_current(j.student, j.key)]
     progress = Progress(total=len(jobs), done=len(jobs) - len(todo), quiet=quiet)
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
@@ -238,8 +320,10 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
     if todo:
         pool = make_pool(factory, workers=workers, threads=threads, dask_address=dask)
         try:
-            for _job, graded in pool.run(todo):
-                result = save_student(store, outputs, graded.result, graded.artifacts)
+            for job, graded in pool.run(todo):
+                result = save_student(store, outputs,
+                                      bring_up_to_date(graded.result, job, policy, staff),
+                                      graded.artifacts)
                 word = progress.advance(result)
                 counts[word] += 1
                 if not quiet and not progress.enabled:   # logs get one line per submission
@@ -257,19 +341,26 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
         if job.student in missing:
             results.append(save_student(store, outputs, internal_failure(
                 job, "no readable result was stored for this submission").result, {}))
-    for i, result in enumerate(results):   # reports of reused results may predate this version
+    for i, result in enumerate(results):
+        job = by_student.get(result.student)
+        before = result.to_dict()
+        if job is not None:   # a reused result gets today's origin, deadline and extensions
+            result = bring_up_to_date(result, job, policy, staff)
         folder = store.student_dir(result.student)
-        if not (folder / "report.html").exists():
+        if result.to_dict() != before or not (folder / "report.html").exists():
             results[i] = save_student(store, outputs, result, {})
     wall = time.monotonic() - started
     batch = {"started_at": started_at,
              "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
              "wall_s": round(wall, 2), "checks_mode": options.checks, "workers": workers,
+             "layout": f"{found.layout} ({found.why})",
              "engine": f"dask {dask}" if dask else "local processes",
              "command": command or shlex.join(sys.argv), "graded_now": len(todo),
              "reused": len(jobs) - len(todo)}
     stored = {id(r) for r in results}
+    similarity_failure = _similarity(out, entries, planner)
     written, results, failures = outputs.write_class(results, batch)
+    failures += similarity_failure
     for result in results:   # rows the class outputs had to turn into internal ones
         if id(result) not in stored:
             save_student(store, outputs, result, {})
@@ -279,5 +370,9 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
                         review=sum(bool(r.needs_review) for r in results),
                         wall_s=wall, out=out, index=written.get("dashboard"),
                         gradebook=written.get("gradebook"),
-                        ignored=[(str(p), why) for p, why in getattr(found, "ignored", [])],
-                        failed_outputs=failures)
+                        ignored=[(str(p), why) for p, why in found.ignored],
+                        failed_outputs=failures, layout=found.layout, layout_why=found.why,
+                        notes=[*found.notes, *latest_notes, *[
+                            f"override {o.where}: no student {o.student!r} in this class; not "
+                            "applied" for o in unknown_students(staff, [j.student for j in jobs])]],
+                        late=sum(r.late is not None for r in results))

@@ -53,7 +53,7 @@ def skip_reason(parts: tuple[str, ...]) -> str | None:
     return None
 
 
-def _unsafe_name(name: str) -> str | None:
+def unsafe_name(name: str) -> str | None:
     posix = name.replace("\\", "/")
     if posix.startswith("/") or (len(posix) > 1 and posix[1] == ":"):
         return "absolute path"
@@ -74,7 +74,7 @@ def read_zip(path: Path, limits: IngestLimits) -> tuple[dict[str, bytes], list[s
             raise limit_error(f"{path.name}: {len(infos)} entries in the archive "
                               f"(limit {limits.max_members})")
         for info in infos:
-            reason = _unsafe_name(info.filename)
+            reason = unsafe_name(info.filename)
             if reason:
                 raise corrupt_error(f"{path.name}: unsafe entry {info.filename!r}: {reason}")
             mode = info.external_attr >> 16

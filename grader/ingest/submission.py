@@ -106,14 +106,19 @@ def files_digest(files: dict[str, bytes]) -> str:
     return digest.hexdigest()
 
 
-def _zip_folder(folder: Path) -> bytes:
+def zip_members(members: list[tuple[str, Path]]) -> bytes:
+    """A deterministic zip (names and contents only, no timestamps) of (archive name, file)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), (1980, 1, 1, 0, 0, 0))
-                archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+        for name, path in members:
+            info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
+
+
+def _zip_folder(folder: Path) -> bytes:
+    return zip_members([(p.relative_to(folder).as_posix(), p) for p in sorted(folder.rglob("*"))
+                        if p.is_file() and not p.is_symlink()])
 
 
 def read_payload(path: Path) -> tuple[bytes, bool]:

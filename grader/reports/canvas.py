@@ -8,22 +8,29 @@ Layout, the same as Canvas's own gradebook export so a TA can diff the two:
 
 Why this layout: Canvas identifies a student by the ID / SIS columns and an assignment by the
 "(id)" suffix of its column header; without an id it offers to create a new assignment of that
-name, and reads its points from the "Points Possible" row. Canvas ignores blank grade cells,
-so a submission that could not be graded is written blank (its Canvas grade is left untouched
-for a TA to decide) unless `zero_errors=True`; so is a grader failure, and so is every grade of a
-run that did not assess every question (`--checks static`): a partial total is not a grade.
+name, and reads its points from the "Points Possible" row. The grade is the final score (after
+a late penalty or a staff override), scaled to the points possible. Canvas ignores blank grade
+cells, so a grade that would mislead is written blank and its Canvas grade left untouched for
+a TA (the rule every export shares: `grader.reports.withheld`): a grader failure, a submission
+that could not be graded (unless `zero_errors=True`), checks awaiting a TA's review, and a run
+that did not assess every question (`--checks static`).
 
-Our student ids come from file names (usually a UTORid or student number). With a roster (a
-Canvas gradebook export, or any CSV with some of the columns above) each id is matched,
-case-insensitively, against SIS Login ID, then SIS User ID, then ID, and the Canvas identity
-columns are copied from the roster. Unmatched students are still written, with our id as the
-SIS Login ID, and listed in `frame.attrs["unmatched"]` so they can be fixed before importing.
+Who is who. A submission read from a Canvas download (`origin.layout == "canvas"`) has the
+Canvas user id as its student id, which is exactly Canvas's `ID` column: it is written there,
+with the name Canvas gave. Other student ids come from file names (usually a UTORid or
+student number) and are written as the SIS Login ID. With a roster (a Canvas gradebook export,
+or any CSV with some of the columns above) each id is matched, case-insensitively: a Canvas
+user id against `ID` only (it is never a SIS id, so trying those could only find the wrong
+person), any other id against SIS Login ID, then SIS User ID, then ID. A matched row copies the
+roster's identity columns. Unmatched students are still written and listed in
+`frame.attrs["unmatched"]` so they can be fixed before importing.
 """
 
 from __future__ import annotations
 
 import csv
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -31,77 +38,104 @@ import pandas as pd
 from grader.files import atomic_write_text
 from grader.reports.dashboard import sort_key
 from grader.reports.exports import ExportContext, ExportOption, exporter
+from grader.reports.withheld import withheld
 from grader.result import Result
 
 IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 MATCH_ORDER = ["SIS Login ID", "SIS User ID", "ID"]
+CANVAS_MATCH_ORDER = ["ID"]
+
+RosterRow = dict[str, str]
 
 
 def assignment_header(name: str, assignment_id: int | str | None = None) -> str:
     return f"{name} ({assignment_id})" if assignment_id not in (None, "") else name
 
 
-def read_roster(path: Path) -> dict[str, dict[str, str]]:
-    """Lookup from a lower-cased identifier to the roster row holding it.
+@dataclass(frozen=True)
+class Roster:
+    """A roster's rows by column and lower-cased value; None marks a value two rows share,
+    which is never guessed between."""
 
-    An identifier that names two different rows is dropped rather than guessed.
-    """
+    columns: dict[str, dict[str, RosterRow | None]]
+
+    def __bool__(self) -> bool:
+        return any(self.columns.values())
+
+    def match(self, student: str, order: list[str]) -> RosterRow | None:
+        """The row of `student`, trying `order`'s columns in turn: the first column that knows
+        the id decides, even when it knows it as ambiguous."""
+        key = student.lower()
+        for column in order:
+            found = self.columns.get(column, {})
+            if key in found:
+                return found[key]
+        return None
+
+
+def read_roster(path: Path) -> Roster:
+    """The roster of a Canvas gradebook export (or any CSV with some identity columns)."""
     with open(path, newline="", encoding="utf-8-sig") as handle:
         rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k}
                 for row in csv.DictReader(handle)]
     rows = [row for row in rows
             if row.get("Student", "").lower() not in ("points possible", "test student")]
-    lookup: dict[str, dict[str, str] | None] = {}
-    for column in MATCH_ORDER:  # an earlier column claims an identifier first
-        hits: dict[str, list[dict[str, str]]] = defaultdict(list)
+    columns: dict[str, dict[str, RosterRow | None]] = {}
+    for column in MATCH_ORDER:
+        hits: dict[str, list[RosterRow]] = defaultdict(list)
         for row in rows:
             key = row.get(column, "").lower()
             if key:
                 hits[key].append(row)
-        for key, found in hits.items():
-            if key not in lookup:
-                lookup[key] = found[0] if len(found) == 1 else None  # never guess
-    return {key: row for key, row in lookup.items() if row is not None}
+        columns[column] = {key: found[0] if len(found) == 1 else None
+                           for key, found in hits.items()}
+    return Roster(columns)
 
 
 def canvas_grade(result: Result, points_possible: float, zero_errors: bool = False
                  ) -> float | str:
-    """The grade to upload, or "" (Canvas leaves the grade untouched) when it would mislead:
-    a grader failure, a submission that could not be graded (unless `zero_errors`), or a run
-    that did not assess every question (a static run's total is not the grade)."""
-    if result.status == "internal" or (result.status == "error" and not zero_errors):
-        return ""
-    if result.status == "graded" and not result.complete:
+    """The final grade scaled to `points_possible`, or "" (Canvas leaves the grade untouched)
+    when it would mislead (see `grader.reports.withheld`)."""
+    if withheld(result, zero_errors=zero_errors) is not None:
         return ""
     if not result.max_score:
         return 0.0
-    return round(result.score / result.max_score * points_possible, 2)
+    return round(result.final_score / result.max_score * points_possible, 2)
+
+
+def _identity(result: Result, roster: Roster) -> tuple[dict[str, str], bool]:
+    """The identity columns of one row, and whether the roster knew the student."""
+    origin = result.submission.origin
+    from_canvas = origin.layout == "canvas"
+    order = CANVAS_MATCH_ORDER if from_canvas else MATCH_ORDER
+    person = roster.match(result.student, order) if roster else None
+    if person is not None:
+        return {k: person.get(k, "") for k in IDENTITY}, True
+    identity = {**dict.fromkeys(IDENTITY, ""), "Student": origin.name or result.student}
+    identity["ID" if from_canvas else "SIS Login ID"] = result.student
+    return identity, False
 
 
 def export_canvas(results: list[Result], path: Path, *, assignment_name: str,
                   points_possible: float, roster: Path | None = None,
                   assignment_id: int | str | None = None,
                   zero_errors: bool = False) -> pd.DataFrame:
-    """Write a Canvas gradebook-import CSV; grades are scaled to `points_possible`.
+    """Write a Canvas gradebook-import CSV; grades are final scores scaled to
+    `points_possible`.
 
     `frame.attrs["unmatched"]` lists students not in the roster and `frame.attrs["blank"]`
     those whose grade was left blank (see `canvas_grade`), so both can be fixed first.
     """
     header = assignment_header(assignment_name, assignment_id)
-    lookup = read_roster(Path(roster)) if roster else {}
+    lookup = read_roster(Path(roster)) if roster else Roster({})
     rows: list[dict[str, object]] = [{**dict.fromkeys(IDENTITY, ""), "Student": "Points Possible",
                                       header: points_possible}]
     unmatched: list[str] = []
     blank: list[str] = []
     for r in sorted(results, key=sort_key):
-        person = lookup.get(r.student.lower())
-        if person is None:
-            if lookup:
-                unmatched.append(r.student)
-            identity = {**dict.fromkeys(IDENTITY, ""), "Student": r.student,
-                        "SIS Login ID": r.student}
-        else:
-            identity = {k: person.get(k, "") for k in IDENTITY}
+        identity, known = _identity(r, lookup)
+        if lookup and not known:
+            unmatched.append(r.student)
         grade = canvas_grade(r, points_possible, zero_errors)
         if grade == "":
             blank.append(r.student)

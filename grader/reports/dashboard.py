@@ -126,6 +126,7 @@ def summarise(results: list[Result]) -> dict[str, Any]:
                      "wall": r.wall_s, "rss": r.resources.get("max_rss_bytes"),
                      "internal": statuses["internal"], "errors": statuses["error"],
                      "review": statuses["review"],
+                     "late": r.late.points if r.late else None,
                      "problems": len(r.problems)})
     timed = [(r, r.wall_s) for r in results if r.wall_s is not None]
     slowest = sorted(timed, key=lambda rt: -rt[1])[:SLOWEST]
@@ -142,6 +143,7 @@ def summarise(results: list[Result]) -> dict[str, Any]:
         "per_question": list(per_question.values()),
         "per_check": list(per_check.values()),
         "internal": internal, "internal_checks": checks_with_internal, "review": review,
+        "late": sum(r.late is not None for r in results),
         "students_with_internal": len({i["student"] for i in internal}),
         "internal_whole": len(internal) - checks_with_internal,
         "failing": failing,
@@ -176,6 +178,7 @@ def batch_info(results: list[Result], batch: dict | None, rubric_title: str | No
         "mode": batch.get("checks_mode") or ", ".join(f"{m} ({n})" if len(modes) > 1 else m
                                                       for m, n in modes.items()) or None,
         "workers": batch.get("workers"),
+        "layout": batch.get("layout"),
         "command": batch.get("command"),
         "environment": environment,
         "isolation": isolation,
@@ -202,5 +205,6 @@ def render_dashboard(results: list[Result], out_dir: Path, *, rubric_title: str 
         link=report_link or default_link,
         histogram=figures.histogram(summary["fractions"]),
         script=script, csp=csp(script),
+        similarity=(Path(out_dir) / "similarity.html").exists(),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     return write_atomic(Path(out_dir) / "index.html", html)

@@ -19,7 +19,8 @@ from grader.result import Result
 
 # The modules that register exporters (imported on first use).
 EXPORTER_MODULES = ("grader.reports.gradebook", "grader.reports.gradescope",
-                    "grader.reports.canvas")
+                    "grader.reports.canvas", "grader.reports.markus",
+                    "grader.reports.prairielearn")
 
 
 @dataclass(frozen=True)

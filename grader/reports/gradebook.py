@@ -1,7 +1,10 @@
 """gradebook.csv: one row per student, one column per question, in a stable order.
 
 A question that was not assessed in the run (its checks did not run in this mode) is blank,
-never 0, and `assessed_max` beside `max` says how many points the run could give.
+never 0, and `assessed_max` beside `max` says how many points the run could give. `total` is
+what the checks earned; `adjustments` (a late penalty, a staff override) and `final` beside it
+say what changed it and what is uploaded; `submitted_at` and `layout` say where the time came
+from.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from grader.reports.exports import ExportContext, exporter
 from grader.reports.view import location
 from grader.result import Result
 
-FIXED = ["student", "total", "assessed_max", "max", "status", "error", "review"]
+FIXED = ["student", "total", "adjustments", "final", "assessed_max", "max", "status", "error",
+         "review", "submitted_at", "layout"]
 
 
 def _error_text(result: Result) -> str:
@@ -45,7 +49,18 @@ def _review(result: Result) -> str:
     missing = [q.id for q in result.questions if not q.assessed and not q.review]
     if missing:
         notes.append("not assessed in this run: " + ", ".join(missing))
+    notes += [f"late: {a.reason}" for a in result.adjustments
+              if a.kind == "late" and a.details.get("needs_review")]
+    notes += [f"override not applied: no {a.target!r} ({a.details.get('source')})"
+              for a in result.adjustments if a.details.get("orphaned")]
     return "; ".join(notes)
+
+
+def _adjustments(result: Result) -> str:
+    return "; ".join(f"{a.points:+.4g} {a.kind}"
+                     + (f" {a.target}" if a.target and a.target != "total" else "")
+                     + f": {a.reason}" for a in result.adjustments
+                     if a.points or not a.details.get("needs_review"))
 
 
 def gradebook_frame(results: list[Result]) -> pd.DataFrame:
@@ -63,12 +78,15 @@ def gradebook_frame(results: list[Result]) -> pd.DataFrame:
         row.update({qid: scores.get(qid) for qid in qids})
         # A total is blank only when nothing was assessed by the grader's choice; a submission
         # that could not be read at all really scores 0.
-        row.update(total=r.score if assessed or r.status == "error" else None,
-                   assessed_max=assessed,
-                   max=r.max_score, status=r.status, error=_error_text(r), review=_review(r))
+        total = r.score if assessed or r.status == "error" else None
+        row.update(total=total, adjustments=_adjustments(r),
+                   final=r.final_score if total is not None else None, assessed_max=assessed,
+                   max=r.max_score, status=r.status, error=_error_text(r), review=_review(r),
+                   submitted_at=r.submission.origin.submitted_at or "",
+                   layout=r.submission.origin.layout)
         rows.append(row)
     frame = pd.DataFrame(rows, columns=["student", *qids, *FIXED[1:]])
-    numeric = [*qids, "total", "assessed_max", "max"]
+    numeric = [*qids, "total", "final", "assessed_max", "max"]
     frame[numeric] = frame[numeric].astype("float64").round(4)
     return frame
 
@@ -76,8 +94,9 @@ def gradebook_frame(results: list[Result]) -> pd.DataFrame:
 def write_gradebook(results: list[Result], path: Path) -> pd.DataFrame:
     """Write gradebook.csv (UTF-8, comma-separated) and return the same table.
 
-    Columns: student, one per question id (rubric order), total, assessed_max, max, status,
-    error, review. Rows that could not be graded keep their row, with blank cells and why.
+    Columns: student, one per question id (rubric order), total, adjustments, final,
+    assessed_max, max, status, error, review, submitted_at, layout. Rows that could not be
+    graded keep their row, with blank cells and why.
     """
     frame = gradebook_frame(results)
     atomic_write_text(Path(path), frame.to_csv(index=False))

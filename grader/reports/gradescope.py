@@ -5,23 +5,32 @@ Visibility mapping (ours -> Gradescope):
 - public check                        -> "visible", with its message;
 - hidden, feedback "full"             -> "after_published", with its message;
 - hidden, feedback "verdict"          -> "after_published", verdict only (no message);
-- hidden, feedback "none"             -> "hidden": staff see it, students never do. Its score
-  still counts in the total, as it does in our own report.
+- hidden, feedback "none"             -> Gradescope hides a student's total whenever any test
+  is "hidden", so by default these checks are summed into one visible test ("Other hidden
+  checks": points only, no names, no messages) and the total stays visible. A rubric with
+  `gradescope: {hide_total: true}` keeps them as individual "hidden" tests instead (staff see
+  each; students see neither the checks nor their total).
 
 Gradescope knows only passed/failed per test, so our error, skipped and internal verdicts are
-"failed" with the reason in the output and our status in `extra_data`.
+"failed" with the reason in the output and our status in `extra_data`. Outputs are Markdown:
+the student's code and tracebacks sit in code blocks, everything else is escaped text.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from grader.files import atomic_write_text
+from grader.ingest.problems import Problem
 from grader.reports.exports import ExportContext, exporter
 from grader.reports.view import PROBLEM_KIND, check_title, location
 from grader.result import CheckResult, Result
+from grader.rubric.schema import GradescopeSettings
 
 VISIBILITY = ["hidden", "after_due_date", "after_published", "visible"]
 FORMATS = ["text", "html", "simple_format", "md", "ansi"]
@@ -131,107 +140,228 @@ def validate_gradescope(doc: dict) -> list[str]:
             for e in validator.iter_errors(doc)]
 
 
+# -- Markdown ----------------------------------------------------------------------------------
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~])")
+_CODE_SPAN = re.compile(r"(`[^`\n]+`)")   # the checks' messages quote code this way
+POOLED_NAME = "Other hidden checks"
+
+
+def _md_line(line: str) -> str:
+    parts = _CODE_SPAN.split(line)   # odd indexes: code spans, kept as they are
+    return "".join(part if i % 2 else _MD_SPECIAL.sub(r"\\\1", part)
+                   for i, part in enumerate(parts))
+
+
+def md_text(text: str) -> str:
+    """Plain text as Markdown that renders as itself: `__init__`, `<locals>` and `a*b` must not
+    turn into bold, tags or italics. Code in backticks stays code; line breaks are kept."""
+    return "  \n".join(_md_line(line) for line in text.splitlines())
+
+
+def md_code(lines: list[str]) -> str:
+    """A fenced code block, its fence longer than any run of backticks inside."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return "\n".join([fence + "text", *lines, fence])
+
+
+# -- one test per check ------------------------------------------------------------------------
 def _test_visibility(check: CheckResult) -> str:
     if check.visibility != "hidden":
         return "visible"
     return "hidden" if check.feedback == "none" else "after_published"
 
 
+def _pooled(check: CheckResult, settings: GradescopeSettings) -> bool:
+    """A fully hidden check that goes into the one visible "Other hidden checks" test."""
+    return (check.visibility == "hidden" and check.feedback == "none"
+            and not settings.hide_total)
+
+
 def _test_output(check: CheckResult) -> str:
     if check.visibility == "hidden" and check.feedback == "verdict":
         return "Hidden check: only its verdict is shared."
-    lines = []
+    parts = []
     if check.status == "internal":
-        lines.append("The grader could not complete this check; course staff will review it. "
+        parts.append("The grader could not complete this check; course staff will review it. "
                      "This is not your fault.")
     if check.status == "review":
-        lines.append("A TA will look at this check: until then it earns no points and costs "
+        parts.append("A TA will look at this check: until then it earns no points and costs "
                      "none.")
     if check.message and check.status not in ("internal", "review"):
-        lines.append(check.message)
+        parts.append(md_text(check.message))
     problem = check.problem
     if problem is not None and problem.traceback:
-        lines.append("")
-        lines.extend(problem.traceback)
-    return "\n".join(lines)
+        parts.append(md_code(problem.traceback))
+    return "\n\n".join(parts)
 
 
-def _overall_output(result: Result) -> str:
+def _check_test(question_id: str, question_title: str, number: int,
+                check: CheckResult) -> dict[str, Any]:
+    return {
+        "score": round(check.score, 6),
+        "max_score": round(check.max_score, 6) if check.assessed else 0.0,
+        "status": "passed" if check.status == "passed" else "failed",
+        "name": f"{question_id} {question_title}: {check_title(check)}".strip(),
+        "number": f"{question_id}.{number}",
+        "output": _test_output(check),
+        "tags": [t for t in (check.kind, check.target) if t],
+        "visibility": _test_visibility(check),
+        "extra_data": {"check": check.id, "status": check.status},
+    }
+
+
+def _pooled_test(checks: list[CheckResult]) -> dict[str, Any]:
+    """The fully hidden checks as one visible test: points only, nothing that names them."""
+    return {"score": round(sum(c.score for c in checks), 6),
+            "max_score": round(sum(c.max_score for c in checks if c.assessed), 6),
+            "name": POOLED_NAME,
+            "output": "Checks the course keeps hidden, counted together: only their combined "
+                      "points are shown.",
+            "visibility": "visible"}
+
+
+# -- the top-level output ----------------------------------------------------------------------
+def isolation_line(isolation: Mapping[str, Any]) -> str:
+    """Which sandbox ran the student's code, in one line a student can read."""
+    mechanism = isolation.get("mechanism") or isolation.get("method")
+    if not mechanism:
+        return "Sandbox: not recorded (none of your code was run)."
+    if mechanism in ("bwrap", "bubblewrap"):
+        return ("Sandbox: bubblewrap (no network, a private file system and process "
+                "namespace, time and memory limits).")
+    warnings = isolation.get("warnings") or []
+    why = f" ({warnings[0]})" if warnings else ""
+    return (f"Sandbox: {mechanism}: NO isolation was available in this container{why}; your "
+            "code ran under time and memory limits only.")
+
+
+def _signed(points: float) -> str:
+    return f"{points:+.2f}".replace("-", "\u2212")
+
+
+def _nothing_graded(result: Result) -> bool:
+    """No verdict of its own: an unreadable submission (every check carries the one reason)
+    or a grader failure before any check ran."""
+    if not result.questions:
+        return True
+    if result.status != "error" or result.error is None:
+        return False
+    return all(c.status == "error" and c.message == result.error.message
+               for q in result.questions for c in q.checks if c.assessed)
+
+
+def _head(result: Result, out_of: float | None) -> str:
+    if _nothing_graded(result):
+        total = out_of if out_of is not None else (result.assessed_max_score
+                                                   or result.max_score)
+        return f"**Score: {result.score:.2f} / {total:.2f}**"
     if result.complete:
-        lines = [f"Score {result.score:.2f} / {result.max_score:.2f}"]
-    else:
-        lines = [f"Score {result.score:.2f} of the {result.assessed_max_score:.2f} points "
-                 f"assessed in this run ({result.max_score:.2f} in the rubric)"]
+        return f"**Score: {result.score:.2f} / {result.max_score:.2f}**"
+    return (f"**Score: {result.score:.2f} / {result.assessed_max_score:.2f}**, the points "
+            f"assessed in this run ({result.max_score:.2f} in the rubric)")
+
+
+def _problem_line(label: str, problem: Problem) -> str:
+    where = location(problem)
+    return f"{label}" + (f" at {where}" if where else "") + f": {md_text(problem.message)}"
+
+
+def _overall_output(result: Result, out_of: float | None = None) -> str:
+    """The Markdown above all tests: the score, any adjustment, what went wrong, the sandbox."""
+    items: list[str] = []
+    for adjustment in result.adjustments:
+        label = "Late penalty" if adjustment.kind == "late" else "Adjustment"
+        items.append(f"{label}: {_signed(adjustment.points)} points: "
+                     f"{md_text(adjustment.reason)}")
+    if result.adjustments:
+        items.append(f"**Final score: {result.final_score:.2f}**")
+    if not result.complete and not _nothing_graded(result):
         missing = [q.id for q in result.questions if not q.assessed and not q.review]
         if missing:
-            lines.append("Not assessed in this run (not zero): " + ", ".join(missing))
+            items.append("Not assessed in this run (not zero): " + ", ".join(missing))
         review = [q.id for q in result.questions if q.review]
         if review:
-            lines.append("A TA will review (not zero): " + ", ".join(review))
+            items.append("A TA will review (not zero): " + ", ".join(review))
     if result.status == "internal":
-        lines.append("The grader failed on part of this submission; course staff will review "
-                     "it.")
+        part = "part of this submission" if result.questions else "this submission"
+        items.append(f"The grader failed on {part}; course staff will review it. This is not "
+                     "your fault.")
     elif result.status == "error" and result.error is not None:
-        where = location(result.error)
-        lines.append(f"{PROBLEM_KIND.get(result.error.kind, 'Not graded')}: "
-                     f"{result.error.message}" + (f" ({where})" if where else ""))
+        items.append(_problem_line(PROBLEM_KIND.get(result.error.kind, "Not graded"),
+                                   result.error))
     for p in result.problems:
-        if p.kind == "internal":
-            continue
-        where = location(p)
-        lines.append(f"{PROBLEM_KIND.get(p.kind, p.kind)}" + (f" at {where}" if where else "")
-                     + f": {p.message}")
-    return "\n".join(lines)
+        if p.kind != "internal" and p != result.error:
+            items.append(_problem_line(PROBLEM_KIND.get(p.kind, p.kind), p))
+    items.append(md_text(isolation_line(result.environment.get("isolation") or {})))
+    return "\n".join([_head(result, out_of), "", *(f"- {item}" for item in items)])
 
 
-def to_gradescope(result: Result) -> dict[str, Any]:
+def to_gradescope(result: Result, settings: GradescopeSettings | None = None, *,
+                  out_of: float | None = None) -> dict[str, Any]:
     """The results.json document for one result (not written).
 
-    Checks that did not run in this mode are left out: Gradescope would show them as 0. A
-    check awaiting a TA's review is listed out of 0 points, so it is visible but not a zero.
+    `settings` are the rubric's (`Rubric.gradescope`); the default pools fully hidden checks
+    so that Gradescope keeps the total visible. `out_of` is what this run's checks could give
+    (the autograder knows it from its bundle), shown when the result itself cannot say: an
+    unreadable submission, a grader failure before any check.
+
+    Checks that did not run in this mode are left out: Gradescope would show them as 0. A check
+    awaiting a TA's review is listed out of 0 points, so it is visible but not a zero. An
+    unreadable submission is one test, not one per check with the same reason. `score` is the
+    final score, after any late penalty, whose line is in the top-level output.
     """
+    settings = settings or GradescopeSettings()
     tests: list[dict[str, Any]] = []
-    for q in result.questions:
+    pooled: list[CheckResult] = []
+    listed = [] if _nothing_graded(result) else result.questions
+    for q in listed:
         for i, c in enumerate(q.checks, 1):
             if not c.assessed and c.status != "review":
                 continue
-            tests.append({
-                "score": round(c.score, 6),
-                "max_score": round(c.max_score, 6) if c.assessed else 0.0,
-                "status": "passed" if c.status == "passed" else "failed",
-                "name": f"{q.id} {q.title}: {check_title(c)}".strip(),
-                "number": f"{q.id}.{i}",
-                "output": _test_output(c),
-                "tags": [t for t in (c.kind, c.target) if t],
-                "visibility": _test_visibility(c),
-                "extra_data": {"check": c.id, "status": c.status},
-            })
+            if _pooled(c, settings):
+                pooled.append(c)
+            else:
+                tests.append(_check_test(q.id, q.title, i, c))
+    if pooled:
+        tests.append(_pooled_test(pooled))
     if result.status == "error" or (result.status == "internal" and not tests):
         name = ("Submission could not be graded" if result.status == "error"
                 else "The grader failed on this submission")
-        tests.append({"score": 0.0, "max_score": result.max_score,
-                      "status": "failed", "name": name,
-                      "number": "0", "output": _overall_output(result), "visibility": "visible"})
+        if tests:   # the checks are listed and carry the points; this test only explains
+            total = 0.0
+        else:
+            total = out_of if out_of is not None else (result.assessed_max_score
+                                                       or result.max_score)
+        tests.append({"score": 0.0, "max_score": round(total, 6), "status": "failed",
+                      "name": name, "number": "0", "output": _overall_output(result, out_of),
+                      "visibility": "visible"})
+    isolation = result.environment.get("isolation") or {}
     doc: dict[str, Any] = {
-        "score": round(result.score, 6),
-        "output": _overall_output(result),
-        "output_format": "text",
-        "test_output_format": "text",
+        "score": result.final_score,
+        "output": _overall_output(result, out_of),
+        "output_format": "md",
+        "test_output_format": "md",
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
         "extra_data": {"student": result.student, "rubric": result.rubric.id,
                        "status": result.status, "key": result.key,
-                       "assessed_max_score": round(result.assessed_max_score, 6)},
+                       "checks_score": round(result.score, 6),
+                       "assessed_max_score": round(result.assessed_max_score, 6),
+                       "adjustments": [{"kind": a.kind, "points": a.points, "reason": a.reason}
+                                       for a in result.adjustments],
+                       "isolation": isolation.get("mechanism") or isolation.get("method")},
     }
     if result.wall_s is not None:
         doc["execution_time"] = int(round(result.wall_s))
     return doc
 
 
-def export_gradescope(result: Result, path: Path) -> dict[str, Any]:
+def export_gradescope(result: Result, path: Path, settings: GradescopeSettings | None = None,
+                      *, out_of: float | None = None) -> dict[str, Any]:
     """Write Gradescope's results.json for one student; raises ValueError if it is invalid."""
-    doc = to_gradescope(result)
+    doc = to_gradescope(result, settings, out_of=out_of)
     errors = validate_gradescope(doc)
     if errors:
         raise ValueError("invalid Gradescope results.json: " + "; ".join(errors[:5]))
@@ -239,9 +369,24 @@ def export_gradescope(result: Result, path: Path) -> dict[str, Any]:
     return doc
 
 
+@functools.lru_cache(maxsize=8)
+def rubric_settings(path: str | None) -> GradescopeSettings:
+    """The Gradescope settings of the rubric a result names; the defaults when it cannot be
+    read (a stored result may outlive its rubric file)."""
+    from grader.rubric.schema import load_rubric
+    from grader.rubric.yamlpos import RubricError
+
+    if not path or not Path(path).is_file():
+        return GradescopeSettings()
+    try:
+        return load_rubric(path).gradescope
+    except (RubricError, OSError, ValueError):
+        return GradescopeSettings()
+
+
 @exporter("gradescope", scope="student", always=True,
           help="<student>/results.json in Gradescope's autograder format (always written)")
 def _export(result: Result, folder: Path, context: ExportContext) -> Path:
     path = folder / "results.json"
-    export_gradescope(result, path)
+    export_gradescope(result, path, rubric_settings(result.rubric.path))
     return path

@@ -115,10 +115,10 @@ def environment() -> jinja2.Environment:
         points=v.fmt_points, points3=lambda x: v.fmt_points(x, 3), when=v.fmt_when,
         percent=v.fmt_percent, shape=_shape, seconds=v.fmt_seconds,
         bytes=v.fmt_bytes, thousands=_thousands, signed=_signed, yesno=_yesno,
-        word_diff=_word_diff, pretty=_pretty,
+        word_diff=_word_diff, pretty=_pretty, signed_points=v.fmt_signed_points,
     )
     env.filters.update({name: _defined(fn) for name, fn in filters.items()})
-    env.globals.update(STATUS=v.STATUS)
+    env.globals.update(STATUS=v.STATUS, ADJUSTMENT_LABEL=v.ADJUSTMENT_LABEL)
     return env
 
 

@@ -11,7 +11,7 @@ import os
 import textwrap
 from typing import IO
 
-from grader.reports.view import fmt_points, student_view
+from grader.reports.view import ADJUSTMENT_LABEL, fmt_points, fmt_signed_points, student_view
 from grader.result import Result
 
 WIDTH = 100
@@ -53,6 +53,12 @@ def format_terminal_summary(result: Result, *, colour: bool = False, audience: s
                    if not q["assessed"] and not q["in_review"]]
         if missing:
             lines.append(paint("not assessed in this run: " + ", ".join(missing), "dim"))
+    for adjustment in page["adjustments"]:
+        label = ADJUSTMENT_LABEL.get(adjustment["kind"], adjustment["kind"])
+        lines.extend(_wrap(f"{label} {fmt_signed_points(adjustment['points'])}: "
+                           f"{adjustment['reason']}", "", width))
+    if page["adjustments"]:
+        lines.append(f"final {paint(fmt_points(page['final_score']), 'bold')}")
     if page["status"] == "error":
         err = page["error"]
         lines.append("")

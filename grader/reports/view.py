@@ -174,10 +174,22 @@ def student_view(result: Result, audience: str = "student") -> dict[str, Any]:
         "resources": dict(result.resources),
         "graded_at": result.graded_at,
         "key": result.key,
+        "adjustments": [asdict(a) for a in result.adjustments],
+        "final_score": result.final_score,
     }
 
 
+ADJUSTMENT_LABEL = {"late": "Late penalty", "override": "Adjusted by course staff"}
+
+
 # ------------------------------------------------------------------ formatting shared by outputs
+def fmt_signed_points(value: Any) -> str:
+    try:
+        return f"{float(value):+.2f}".replace("-", "−")
+    except (TypeError, ValueError):
+        return "—"
+
+
 def fmt_points(value: Any, digits: int = 2) -> str:
     try:
         return f"{float(value):.{digits}f}"

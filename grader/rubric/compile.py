@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,30 @@ def check_uid(question: Question | str, spec: CheckSpec | str) -> str:
     return f"{qid}/{cid}"
 
 
+# Top-level rubric sections that never change a verdict: editing them keeps the compiled
+# expectations and every stored result (the late policy is applied after grading).
+NOT_GRADING = ("late",)
+_TOP_KEY = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)\s*:")
+
+
+def grading_text(text: str) -> str:
+    """The rubric's text without its top-level sections that do not grade (`late`)."""
+    kept: list[str] = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        match = _TOP_KEY.match(line)
+        if match:
+            skipping = match.group("key") in NOT_GRADING
+            while skipping and kept and kept[-1].strip()[:1] in ("", "#"):
+                kept.pop()   # the blank lines and comments that introduce the section
+        if not skipping:
+            kept.append(line)
+    return "".join(kept)
+
+
 def rubric_hash(rubric: Rubric) -> str:
-    return hashlib.sha256(rubric.text.encode("utf-8")).hexdigest()
+    """What a result and the compiled expectations depend on: the rubric's grading text."""
+    return hashlib.sha256(grading_text(rubric.text).encode("utf-8")).hexdigest()
 
 
 def reference_hash() -> str | None:

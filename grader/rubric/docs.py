@@ -7,6 +7,7 @@ Generated rather than written so that it can never disagree with what the loader
 from __future__ import annotations
 
 from grader.checks.registry import COMMON_PARAMS, STAGES, Param, load_builtin
+from grader.late import KEYS as LATE_KEYS
 from grader.rubric.schema import LIMIT_KEYS, QUESTION_KEYS, TARGET_KEYS, TOP_KEYS
 
 INTRO = """\
@@ -62,6 +63,13 @@ def schema_markdown() -> str:
              "`limits` takes " + ", ".join(f"`{k}`" for k in LIMIT_KEYS)
              + " (seconds per sandbox task, memory such as `6G`, CPU seconds); `--timeout` "
              "and `--memory` override them.", "",
+             "## Late policy (`late: {...}`)", "",
+             "Applied after grading, as its own line in every report and export (`final` = "
+             "`total` + adjustments); recomputed by every `grader grade` from the submission "
+             "time the download layout gives, so a changed deadline or extension never "
+             "regrades. Not part of the grading key.", "",
+             "| key | meaning |", "|---|---|",
+             *[f"| `{k}` | {meaning} |" for k, meaning in LATE_KEYS.items()], "",
              "## Targets (`targets: {Name: ...}`)", "", *_table(TARGET_KEYS), "",
              "Input shapes may name config arguments, e.g. `[2, num_in_channels, 32, 32]`.", "",
              "## Questions (`questions: [...]`)", "", *_table(QUESTION_KEYS), "",

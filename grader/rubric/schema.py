@@ -40,6 +40,17 @@ TOP_KEYS = {
     "limits": Param((dict,), default={}, doc="sandbox limits: timeout (s), memory (e.g. 6G)"),
     "targets": Param((dict,), required=True, doc="classes/functions under test"),
     "questions": Param((list,), required=True, doc="graded questions"),
+    "late": Param((dict,), doc="late policy: deadline, penalty per day or hour, cap, grace, "
+                               "extensions CSV (see \"Late policy\" below); not part of the "
+                               "grading key, so changing it never regrades"),
+    "gradescope": Param((dict,), default={}, doc="Gradescope autograder settings: "
+                                                 "`hide_total` (default false)"),
+}
+GRADESCOPE_KEYS = {
+    "hide_total": Param((bool,), default=False,
+                        doc="let Gradescope hide the student's total while any test is hidden "
+                            "(its rule); by default checks with feedback `none` are summed into "
+                            "one visible test so the total stays visible"),
 }
 TARGET_KEYS = {
     "kind": Param((str,), default="class", choices=("class", "function"),
@@ -103,6 +114,13 @@ class Question:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class GradescopeSettings:
+    """How the Gradescope autograder bundle presents this rubric."""
+
+    hide_total: bool = False
+
+
 @dataclass
 class Rubric:
     id: str
@@ -117,6 +135,8 @@ class Rubric:
     description: str = ""
     path: Path | None = None
     text: str = ""
+    gradescope: GradescopeSettings = field(default_factory=GradescopeSettings)
+    late: Any = None     # grader.late.LatePolicy | None
 
     @property
     def max_score(self) -> float:
@@ -241,6 +261,18 @@ def _parse_check(doc: Located, path: tuple, data: Any, targets: dict[str, Target
                      title=values["title"] or "", params=params, stage=kind.stage)
 
 
+def _parse_late(doc: Located, data: Any) -> Any:
+    """The `late` mapping as a `grader.late.LatePolicy` (extensions relative to the rubric)."""
+    from grader.late import LateError, LatePolicy
+
+    if not isinstance(data, dict):
+        raise doc.error(("late",), "the late policy must be a mapping")
+    try:
+        return LatePolicy.from_mapping(data, base=Path(doc.file).parent if doc.file else None)
+    except LateError as exc:
+        raise doc.error(("late",), str(exc)) from None
+
+
 def parse_rubric(doc: Located) -> Rubric:
     """Validate parsed YAML and build the Rubric, raising RubricError with a location."""
     top = _check_keys(doc, (), doc.data, TOP_KEYS, "the rubric")
@@ -282,10 +314,14 @@ def parse_rubric(doc: Located) -> Rubric:
                                   checks=checks, description=q["description"]))
     if not questions:
         raise doc.error(("questions",), "declare at least one question")
+    settings = _check_keys(doc, ("gradescope",), top["gradescope"] or {}, GRADESCOPE_KEYS,
+                           "the gradescope settings")
     return Rubric(id=top["id"], title=top["title"], targets=targets, questions=questions,
                   seed=top["seed"], limits=top["limits"] or {},
                   student_pattern=top["student_pattern"], course=top["course"] or "",
-                  offering=top["offering"] or "", description=top["description"] or "")
+                  offering=top["offering"] or "", description=top["description"] or "",
+                  gradescope=GradescopeSettings(**settings),
+                  late=_parse_late(doc, top["late"]) if top["late"] is not None else None)
 
 
 RUBRICS_DIR = Path(__file__).resolve().parents[2] / "rubrics"
