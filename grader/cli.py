@@ -15,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_SUBMISSIONS = ROOT / "submissions" / "reference"
+REFERENCE_WRITEUPS = ROOT / "submissions" / "writeups"
 EXAMPLES = ROOT / "submissions" / "examples"
 DEMO_RUBRIC = "csc413-2023-a2"
 # `grader grade` exit statuses: 0 every row graded (students' own failures included), 2 a bad
@@ -112,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--layout", default="auto", choices=_layout_names(),
                        help="how to read a download folder or its zip: " + _layout_help()
                        + "; auto (default) detects it and says what it chose")
+    grade.add_argument("--writeups", metavar="DIR",
+                       help="the students' write-ups, named by student id (alice.pdf, "
+                            "alice_a2.md, alice/...); else write-ups handed in with the "
+                            "notebook, then the notebook's own Markdown, are read")
     grade.add_argument("--overrides", metavar="FILE",
                        help="course staff overrides (YAML or CSV; default: overrides.yaml or "
                             ".csv in --out); kept across regrades")
@@ -174,7 +179,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
                           workers=args.workers, dask=args.dask, quiet=args.quiet,
                           exports=tuple(args.export), export_options=_export_options(args),
                           regrade=args.regrade, layout=args.layout, extensions=args.extensions,
-                          overrides=args.overrides)
+                          overrides=args.overrides, writeups=args.writeups)
     print(f"layout {summary.layout} ({summary.layout_why})")
     print(f"{summary.total} submission(s): {summary.graded_now} graded now, {summary.reused} "
           f"already graded; {summary.errors} could not be graded; {summary.internal} with "
@@ -264,7 +269,9 @@ def cmd_selftest(args: argparse.Namespace) -> int:
         print(f"selftest: no reference submissions in {folder}", file=sys.stderr)
         return 2
     out = Path(args.out or f"out/selftest/{rubric.id}")
-    summary = grade_batch([folder], str(rubric.path), out, _options(args), quiet=True)
+    writeups = REFERENCE_WRITEUPS / rubric.id
+    summary = grade_batch([folder], str(rubric.path), out, _options(args), quiet=True,
+                          writeups=writeups if writeups.is_dir() else None)
     from grader.batch.store import ResultStore
 
     results = ResultStore(out).results()

@@ -70,6 +70,7 @@ class Grader:
         self.registry = load_builtin()
         self._sandbox = None
         self._training = None
+        self._writeups = None
 
     # -- what the plan says --------------------------------------------------------------------
     @property
@@ -115,6 +116,14 @@ class Grader:
             self._training = TrainingStage(self.plan)
         return self._training
 
+    @property
+    def writeups(self):  # noqa: ANN201 - grader.stages.writeups.WriteupStage, imported lazily
+        if self._writeups is None:
+            from grader.stages.writeups import WriteupStage
+
+            self._writeups = WriteupStage(self.plan)
+        return self._writeups
+
     def prepare(self, threads: int | None = None) -> int:
         """Calibrate every training check now (once, before workers start); how many there are."""
         return self.training.prepare(threads) if self.options.checks == "all" else 0
@@ -125,8 +134,10 @@ class Grader:
             self._sandbox = None
 
     # -- one submission ------------------------------------------------------------------------
-    def grade_path(self, path: str | Path, student: str | None = None) -> Graded:
-        """Grade one submission file or folder; never raises.
+    def grade_path(self, path: str | Path, student: str | None = None,
+                   writeup: Path | None = None) -> Graded:
+        """Grade one submission file or folder (with the student's write-up, when it comes
+        separately); never raises.
 
         A failure of the student's code costs the checks that need that code; a failure of
         the grader itself (any exception here) becomes an `internal` row that keeps whatever
@@ -151,6 +162,8 @@ class Grader:
             self._stage(run, "training the models", self.training.run, program, run,
                         self.sandbox)
         self._stage(run, "running the fine-tuning code", self._finetune, submission, run)
+        self._stage(run, "reading the write-up", self.writeups.run, submission, run,
+                    lambda: self.sandbox, writeup)
         try:
             return self._result(submission, program, run, started, key)
         except Exception as exc:
@@ -312,15 +325,22 @@ class Grader:
         questions = []
         for question in self.rubric.questions:
             total_weight = sum(s.weight for s in question.checks)
-            questions.append(QuestionResult(
-                id=str(question.id), title=question.title or "", score=0.0,
-                max_score=question.points, checks=[
-                    CheckResult(id=s.id, kind=s.kind, target=s.target, title=s.title,
-                                weight=s.weight, visibility=s.visibility,
-                                feedback=s.feedback, status="error", score=0.0,
-                                max_score=round(question.points * s.weight / total_weight, 6),
-                                message=problem.message)
-                    for s in question.checks]))
+            checks = []
+            for s in question.checks:
+                # A check this mode does not run, or a written one (a write-up is graded with
+                # its notebook), stays unassessed; every other one is lost to the failure.
+                why = self.plan.selected(question, s) or (
+                    "not assessed: the submission could not be read" if s.stage == "writeup"
+                    else None)
+                checks.append(CheckResult(
+                    id=s.id, kind=s.kind, target=s.target, title=s.title, weight=s.weight,
+                    visibility=s.visibility, feedback=s.feedback,
+                    status="skipped" if why else "error", score=0.0,
+                    max_score=round(question.points * s.weight / total_weight, 6),
+                    message=why or problem.message))
+            questions.append(QuestionResult(id=str(question.id), title=question.title or "",
+                                            score=0.0, max_score=question.points,
+                                            checks=checks))
         return Graded(Result.not_gradable(student=who, submission=info,
                                           rubric=self.rubric_info(), problem=problem,
                                           questions=questions,

@@ -336,7 +336,9 @@ def test_doubled_answer_phrases(tmp_path: Path, phrase: str, read: str, status: 
     for path in (labelled, sentence):
         verdict = _one(path, "2023/4.3")
         answer = _answers(verdict)["outputs_doubled"]
-        assert (answer["answer"], answer["status"]) == (read, status), path.name
+        # a wrong answer read from a sentence costs nothing until a TA confirms it
+        expected = status if path is labelled or status == "correct" else "review"
+        assert (answer["answer"], answer["status"]) == (read, expected), path.name
 
 
 # --- the command line ------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def test_a_zipped_canvas_download_grades_the_newest_upload_per_student(tmp_path)
     archive = lms.zipped(lms.canvas_download(tmp_path / "dl"), tmp_path / "submissions.zip")
     out = tmp_path / "out"
     done = _grade(str(archive), "--rubric", str(rubric), "--out", str(out))
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 3, done.stderr    # 23456's write-up needs a TA (below)
     assert "layout canvas (detected:" in done.stdout
     assert "ignored" in done.stdout and "roejim_34567_text.html" in done.stdout
     rows = _rows(out)
@@ -101,6 +101,8 @@ def test_a_zipped_canvas_download_grades_the_newest_upload_per_student(tmp_path)
         "smithjohn_12345_678901_a2_code.ipynb"]
     # Canvas said LATE but gave no time: no penalty is invented, a TA is told.
     assert "canvas marked this submission late" in rows["23456"]["review"]
+    # her writeup.pdf came with the notebook but is not a readable PDF: a TA reads it
+    assert "could not read writeup.pdf" in rows["23456"]["review"]
     assert rows["23456"]["final"] == rows["23456"]["total"]
     # the class's similarity page is written and linked from the dashboard
     assert (out / "similarity.html").is_file()

@@ -211,7 +211,7 @@ def test_the_zip_holds_the_contract_and_no_more(bundle, tmp_path):
         assert pin in setup
     assert config["rubric_id"] == RUBRIC and config["checks"] == "static"
     assert config["assessed_max_score"] == pytest.approx(1.5)
-    assert config["max_score"] == pytest.approx(3.0)
+    assert config["max_score"] == pytest.approx(4.5)
     root = unpack(bundle.path, tmp_path / "autograder")
     for script in ("setup.sh", "run_autograder"):
         path = root / "source" / script
@@ -226,7 +226,7 @@ def test_the_zip_is_reproducible_and_all_checks_carry_the_reference(bundle, late
     assert again.path.read_bytes() == bundle.path.read_bytes()
     full = build_bundle(RUBRIC, tmp_path / "all.zip", checks="all", memory="2G")
     assert "reference/models.py" in full.entries and "reference/synthetic.py" in full.entries
-    assert full.config.assessed_max_score == pytest.approx(3.0)
+    assert full.config.assessed_max_score == pytest.approx(4.5)
     assert full.config.memory == "2G"
 
 
@@ -340,7 +340,8 @@ def test_a_correct_notebook_gets_full_marks_for_the_static_checks(bundle, tmp_pa
     assert extra["student"] == "1001234567" and extra["adjustments"] == []
     assert extra["isolation"] == ("bwrap" if probe_bwrap().works else "none")
     assert ("Sandbox: bubblewrap" if probe_bwrap().works else "NO isolation") in doc["output"]
-    assert "Not assessed in this run (not zero): 4.2, 5.2, 6.2" in doc["output"]
+    # training checks need --checks all; the written ones, the reference models
+    assert "Not assessed in this run (not zero): 4.2, 4.3, 5.2, 5.4, 6.2" in doc["output"]
     assert "Late penalty" not in doc["output"]
 
 

@@ -39,10 +39,12 @@ def test_reference_notebook_gets_every_static_point(reference_result):
     assert r["checks_mode"] == "static"
     statuses = checks_by_status(r)
     assert set(statuses) == {"passed", "skipped"}, statuses
-    # every training question is skipped, every other one earns its points
-    assert statuses["skipped"] == {"4.2/accuracy", "5.2/accuracy", "6.2/accuracy"}
+    # every training question is skipped (and the written ones: no write-up), every other
+    # one earns its points
+    assert statuses["skipped"] == {"4.2/accuracy", "5.2/accuracy", "6.2/accuracy",
+                                   "4.3/written", "5.4/written"}
     assert r["score"] == pytest.approx(r["assessed_max_score"]) == pytest.approx(1.5)
-    assert r["max_score"] == pytest.approx(3.0)
+    assert r["max_score"] == pytest.approx(4.5)
     assert r["environment"]["isolation"], "the report must say which isolation was in force"
     assert r["timings"]["sandbox_s"] > 0 and r["resources"]["max_rss_bytes"] > 0
     json.dumps(r)  # the record is plain JSON
@@ -110,7 +112,10 @@ def test_a_corrupt_notebook_is_an_error_row_not_a_crash(grader, tmp_path):
     assert r["status"] == "error" and r["score"] == 0
     assert r["error"]["kind"] == "corrupt"
     assert r["student"] == "corrupt"
-    assert sum(len(q["checks"]) for q in r["questions"]) == 24  # every check still has a row
+    assert sum(len(q["checks"]) for q in r["questions"]) == 26  # every check still has a row
+    statuses = {c["status"] for q in r["questions"] for c in q["checks"]
+                if c["kind"] in ("accuracy", "written")}
+    assert statuses == {"skipped"}     # not run in a static run: blank, not lost
 
 
 def test_top_level_training_is_left_out_not_run(grader, tmp_path):

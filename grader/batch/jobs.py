@@ -31,6 +31,7 @@ class Job:
     source: str          # the original path, for the record
     rubric: RubricInfo | None = None   # for a result row even when no grader could be built
     origin: Origin = field(default_factory=Origin)   # what the download layout said
+    writeup: tuple[str, bytes] | None = None   # (name, bytes) of a write-up given separately
 
 
 class Materialised:
@@ -52,6 +53,11 @@ class Materialised:
         else:
             target.write_bytes(job.payload)
         self.path = target
+        self.writeup: Path | None = None
+        if job.writeup is not None:
+            self.writeup = self.tmp / "writeup" / Path(job.writeup[0]).name
+            self.writeup.parent.mkdir()
+            self.writeup.write_bytes(job.writeup[1])
 
     def __enter__(self) -> Path:
         return self.path
@@ -67,8 +73,10 @@ class JobGrader:
         self.grader = grader
 
     def grade_job(self, job: Job) -> Graded:
-        with Materialised(job) as path:
-            graded = self.grader.grade_path(path, student=job.student)
+        materialised = Materialised(job)
+        with materialised as path:
+            graded = self.grader.grade_path(path, student=job.student,
+                                            writeup=materialised.writeup)
         graded.result.submission.path = job.source
         graded.result.submission.origin = job.origin
         graded.result.key = job.key

@@ -37,6 +37,7 @@ from grader.overrides import (
 from grader.plan import Options, Plan
 from grader.reports.exports import ExportContext, chosen
 from grader.result import Result
+from grader.stages.writeups import writeup_for
 
 
 @dataclass
@@ -75,16 +76,20 @@ def _payload(entry: Entry) -> tuple[str, bytes, bool]:
     return entry.student, zip_members(list(zip(entry.names, entry.paths, strict=True))), True
 
 
-def make_jobs(entries: list[Entry], plan: Plan) -> list[Job]:
-    """One job per entry; an unreadable path still becomes a job (and an error row)."""
+def make_jobs(entries: list[Entry], plan: Plan, writeups: Path | None = None) -> list[Job]:
+    """One job per entry; an unreadable path still becomes a job (and an error row). A
+    write-up from the `writeups` folder travels with the job and is part of its key."""
     jobs = []
     for entry in entries:
         try:
             name, payload, is_folder = _payload(entry)
         except OSError as exc:
             name, payload, is_folder = entry.paths[0].name, f"unreadable: {exc}".encode(), False
+        found = writeup_for(writeups, entry.student) if writeups is not None else None
+        writeup = (found.name, found.read_bytes()) if found is not None else None
+        keyed = payload if writeup is None else payload + b"\0writeup\0" + writeup[1]
         jobs.append(Job(student=entry.student, name=name, payload=payload, is_folder=is_folder,
-                        key=plan.key(payload_hash(payload)),
+                        key=plan.key(payload_hash(keyed)), writeup=writeup,
                         source=", ".join(str(p) for p in entry.paths),
                         rubric=plan.rubric_info(), origin=entry.origin))
     return jobs
@@ -270,14 +275,16 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
                 exports: tuple[str, ...] = (), export_options: dict[str, Any] | None = None,
                 regrade: bool = False, command: str | None = None, layout: str = "auto",
                 extensions: str | Path | None = None,
-                overrides: str | Path | None = None) -> BatchSummary:
+                overrides: str | Path | None = None,
+                writeups: str | Path | None = None) -> BatchSummary:
     """Grade every submission under `paths` into `out`; returns counts and output paths.
 
     `layout` says how to read a download folder (grader.ingest.layouts; `auto` detects it);
     `exports` names the exporters to write besides those every batch writes
     (grader.reports.exports); `export_options` holds their options by keyword; `extensions`
     a CSV of per-student extensions for the rubric's late policy; `overrides` the staff
-    overrides file (default: `overrides.yaml` or `.csv` in `out`).
+    overrides file (default: `overrides.yaml` or `.csv` in `out`); `writeups` a folder of
+    write-ups named by student id (else write-ups are looked for beside each notebook).
     """
     from grader.batch.dask import make_pool
 
@@ -298,7 +305,9 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
     if not quiet:
         print(f"layout: {found.layout} ({found.why}); {len(entries)} student(s)",
               file=sys.stderr, flush=True)
-    jobs = make_jobs(entries, planner)
+    if writeups is not None and not Path(writeups).is_dir():
+        raise FileNotFoundError(f"--writeups {writeups}: no such folder")
+    jobs = make_jobs(entries, planner, Path(writeups) if writeups is not None else None)
     by_student = {j.student: j for j in jobs}
     todo = [j for j in jobs if regrade or not store.is_current(j.student, j.key)]
     progress = Progress(total=len(jobs), done=len(jobs) - len(todo), quiet=quiet)

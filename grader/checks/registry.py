@@ -137,8 +137,9 @@ class CheckKind:
 
 
 # Stages say what a check needs from the pipeline: "static" ones need only observations of the
-# model; "training" ones train it; "finetune" ones run the student's fine-tuning code or notebook.
-STAGES = ("static", "training", "finetune")
+# model; "training" ones train it; "finetune" ones run the student's fine-tuning code or notebook;
+# "writeup" ones read the student's write-up (grader.stages.writeups).
+STAGES = ("static", "training", "finetune", "writeup")
 
 REGISTRY: dict[str, CheckKind] = {}
 

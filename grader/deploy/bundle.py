@@ -6,6 +6,8 @@ here, and the two scripts Gradescope's contract asks for. Never tests, benchmark
 submissions. The reference solution (reference/) is left out unless the training checks need it
 (`--checks all`: the data packs and any reference calibration are built from it): in Gradescope's
 container the sandbox may be unavailable, and then a submission could read any file in the image.
+Without it the written questions (judged against the reference models) are not assessed in
+Gradescope: a static bundle's total leaves them out, and the course's batch grades them.
 Entries carry a fixed timestamp, so the same inputs give the same bytes.
 """
 
@@ -53,14 +55,16 @@ class Bundle:
         return self.path.stat().st_size
 
 
-def assessed_points(plan: Plan) -> float:
+def assessed_points(plan: Plan, with_reference: bool) -> float:
     """The points the checks that run in this mode can give (a question's points are shared
-    among its checks by weight)."""
+    among its checks by weight). Written answers are judged against the reference models, so
+    a bundle without them cannot assess the written questions."""
     total = 0.0
     for question in plan.rubric.questions:
         weights = sum(spec.weight for spec in question.checks)
         running = sum(spec.weight for spec in question.checks
-                      if plan.selected(question, spec) is None)
+                      if plan.selected(question, spec) is None
+                      and (with_reference or spec.stage != "writeup"))
         total += question.points * running / weights
     return round(total, 6)
 
@@ -131,7 +135,8 @@ def build_bundle(rubric_name: str | Path, out: Path, *, checks: str = "static",
     plan = Plan(rubric, options, json.loads(compiled.read_text(encoding="utf-8")))
     rubric_files, rubric_entry, compiled_entry = _rubric_files(rubric, compiled)
     config = BundleConfig(rubric_id=rubric.id, rubric=rubric_entry, compiled=compiled_entry,
-                          max_score=rubric.max_score, assessed_max_score=assessed_points(plan),
+                          max_score=rubric.max_score,
+                          assessed_max_score=assessed_points(plan, checks == "all"),
                           checks=checks, timeout=timeout, memory=memory, isolation=isolation,
                           grader=grader.__version__)
     files = _tree(PROJECT / "grader", "grader")

@@ -114,6 +114,7 @@ def from_value(found: Found, key: str, value: str, raw: str, where: Where, form:
     "=" (or a table cell), not a sentence ("the weights stay the same")."""
     quantity, doubled = key.removesuffix("_doubled"), key.endswith("_doubled")
     rank = 0 if strong else 2
+    form = form if strong else "sentence"   # said in passing, not given as the answer
     try:
         if doubled:
             readings = _doubled_readings(value, quantity)

@@ -26,6 +26,16 @@ __all__ = ["PARTIAL_CREDIT", "asked_keys", "judge_answers", "judge_writeup", "ke
 
 PARTIAL_CREDIT = 0.5
 _CREDIT = {"correct": 1.0, "partial": PARTIAL_CREDIT}
+_LOSES = ("incorrect", "partial")
+# How an answer was written when a wrong reading may cost points without a TA: a labelled line,
+# a table (a cell, its total, its rows summed) or padding values. Sentences, remarks beside
+# another count, values derived for the other image size and several disagreeing candidates
+# may not.
+FIRM_FORMS = ("line", "table", "table total", "table, rows summed", "text")
+
+
+def _firm(answer: ExtractedAnswer) -> bool:
+    return answer.form in FIRM_FORMS
 
 
 def asked_keys(question: str) -> tuple[str, ...]:
@@ -168,6 +178,14 @@ def _judge_question(extracted: WriteupAnswers, question: str) -> WrittenVerdict:
             verdicts[key] = _review_verdict(key, item)
         elif v.status == "missing" and whole is not None:
             verdicts[key] = _review_verdict(key, whole)
+        elif v.status in _LOSES and answer is not None and not _firm(answer):
+            # A deduction needs an answer the student clearly gave: one read from a sentence,
+            # or picked among several that disagree, is confirmed by a TA first.
+            item = Unreadable(question, key, f"judged {v.status}, but read from "
+                              f"{answer.form}: a TA confirms before any deduction",
+                              answer.raw, answer.where)
+            review.append(item)
+            verdicts[key] = _review_verdict(key, item)
     credit = sum(_CREDIT.get(verdicts[k].status, 0.0) for k in keys) / len(keys)
     flagged = [u for u in review if u.key is None or u.key in keys]
     status = "review" if any(verdicts[k].status == "review" for k in keys) else \

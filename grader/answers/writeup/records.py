@@ -78,6 +78,35 @@ class Document:
     def has_text(self) -> bool:
         return any(line.text.strip() for line in self.lines)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, so a document read in the sandbox (a PDF) crosses back as data."""
+        return {"path": str(self.path), "kind": self.kind,
+                "pages_without_text": list(self.pages_without_text),
+                "lines": [{"text": ln.text, "where": [ln.where.kind, ln.where.index,
+                                                      ln.where.line],
+                           "cells": [[c.text, c.x0, c.x1] for c in ln.cells],
+                           "heading": ln.heading, "grid": ln.grid} for ln in self.lines]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Document:
+        """The document `to_dict` wrote; raises ValueError on anything else."""
+        kinds = ("pdf", "markdown", "latex", "text", "notebook")
+        if data.get("kind") not in kinds:
+            raise ValueError(f"not a write-up document kind: {data.get('kind')!r}")
+        lines = []
+        for raw in data.get("lines") or ():
+            kind, index, line = raw["where"]
+            if kind not in ("page", "cell", "line"):
+                raise ValueError(f"not a place in a write-up: {kind!r}")
+            lines.append(Line(text=str(raw["text"]), where=Where(kind, int(index), int(line)),
+                              cells=tuple(Cell(str(t), float(a), float(b))
+                                          for t, a, b in raw.get("cells") or ()),
+                              heading=bool(raw.get("heading")), grid=bool(raw.get("grid"))))
+        return cls(path=Path(str(data.get("path") or "")), kind=data["kind"],
+                   lines=tuple(lines),
+                   pages_without_text=tuple(int(p) for p in
+                                            data.get("pages_without_text") or ()))
+
 
 @dataclass(frozen=True)
 class ExtractedAnswer:

@@ -16,6 +16,7 @@ TASKS: dict[str, str] = {
     "notebook": "grader.sandbox.tasks.notebook",  # execute a whole notebook with nbclient
     "cells": "grader.sandbox.tasks.cells",        # the same, in the warm task process
     "train": "grader.sandbox.tasks.train",        # train a student's model under a budget
+    "writeup": "grader.sandbox.tasks.writeup",    # read a write-up PDF into lines
 }
 
 
