@@ -71,6 +71,11 @@ def _export_args(parser: argparse.ArgumentParser) -> None:
                         help="also write: " + "; ".join(f"{e.name}: {e.help}"
                                                         for e in optional)
                         + f". Always written: {always}")
+    parser.add_argument("--zero-errors", action="store_true",
+                        help="grade uploads (canvas, markus) record 0 for a submission that "
+                             "could not be graded because of itself (no code, unreadable "
+                             "file) instead of leaving it blank for a TA; grader failures "
+                             "and checks awaiting review stay blank")
     for export in registry.values():
         for option in export.options:
             parser.add_argument(option.flag, type=option.type, metavar=option.metavar,
@@ -179,7 +184,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
                           workers=args.workers, dask=args.dask, quiet=args.quiet,
                           exports=tuple(args.export), export_options=_export_options(args),
                           regrade=args.regrade, layout=args.layout, extensions=args.extensions,
-                          overrides=args.overrides, writeups=args.writeups)
+                          overrides=args.overrides, writeups=args.writeups,
+                          zero_errors=args.zero_errors)
     print(f"layout {summary.layout} ({summary.layout_why})")
     print(f"{summary.total} submission(s): {summary.graded_now} graded now, {summary.reused} "
           f"already graded; {summary.errors} could not be graded; {summary.internal} with "

@@ -107,3 +107,25 @@ def test_a_zipped_canvas_download_grades_the_newest_upload_per_student(tmp_path)
     # the class's similarity page is written and linked from the dashboard
     assert (out / "similarity.html").is_file()
     assert 'href="similarity.html"' in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_zero_errors_turns_blank_uploads_into_zeros_for_unreadable_submissions(tmp_path):
+    """A course that counts an unreadable hand-in as 0 says so once, on the command line, and
+    both grade uploads agree; without the flag the cell is blank for a TA to decide."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "alice.ipynb").write_text("{ this is not a notebook", encoding="utf-8")
+
+    def uploads(out: Path, *flags: str) -> tuple[str, str]:
+        done = _grade(str(folder), "--rubric", "csc413-2023-a2", "--out", str(out),
+                      "--export", "canvas", "--export", "markus", *flags)
+        assert done.returncode == 0, done.stderr
+        with open(out / "canvas.csv", newline="", encoding="utf-8") as handle:
+            canvas = {r[0]: r for r in csv.reader(handle)}
+        with open(out / "markus.csv", newline="", encoding="utf-8") as handle:
+            markus = {r[0]: r for r in csv.reader(handle)}
+        return canvas["alice"][-1], markus["alice"][-1]
+
+    assert uploads(tmp_path / "blank") == ("", "")
+    canvas, markus = uploads(tmp_path / "zero", "--zero-errors")
+    assert float(canvas) == 0.0 and float(markus) == 0.0

@@ -276,7 +276,8 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
                 regrade: bool = False, command: str | None = None, layout: str = "auto",
                 extensions: str | Path | None = None,
                 overrides: str | Path | None = None,
-                writeups: str | Path | None = None) -> BatchSummary:
+                writeups: str | Path | None = None,
+                zero_errors: bool = False) -> BatchSummary:
     """Grade every submission under `paths` into `out`; returns counts and output paths.
 
     `layout` says how to read a download folder (grader.ingest.layouts; `auto` detects it);
@@ -284,7 +285,8 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
     (grader.reports.exports); `export_options` holds their options by keyword; `extensions`
     a CSV of per-student extensions for the rubric's late policy; `overrides` the staff
     overrides file (default: `overrides.yaml` or `.csv` in `out`); `writeups` a folder of
-    write-ups named by student id (else write-ups are looked for beside each notebook).
+    write-ups named by student id (else write-ups are looked for beside each notebook);
+    `zero_errors` uploads 0, not a blank, for a submission that could not be graded.
     """
     from grader.batch.dask import make_pool
 
@@ -297,7 +299,8 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
     overrides_file = find_overrides(out, overrides)
     staff = read_overrides(overrides_file) if overrides_file else []
     outputs = Outputs(ExportContext(out, planner.rubric.title, planner.rubric.max_score,
-                                    dict(export_options or {})), tuple(exports))
+                                    dict(export_options or {}), zero_errors),
+                      tuple(exports))
     chosen(outputs.exports, "class")   # an unknown export name fails before any grading
     found: Found = read_download([Path(p) for p in paths], layout,
                                  planner.rubric.student_pattern, scratch=out / ".downloads")

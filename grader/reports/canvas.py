@@ -159,5 +159,6 @@ def _export(results: list[Result], context: ExportContext) -> Path:
     export_canvas(results, path, assignment_name=context.rubric_title,
                   points_possible=context.max_score,
                   roster=context.options.get("canvas_roster"),
-                  assignment_id=context.options.get("canvas_assignment_id"))
+                  assignment_id=context.options.get("canvas_assignment_id"),
+                  zero_errors=context.zero_errors)
     return path

@@ -40,12 +40,17 @@ class ExportOption:
 
 @dataclass(frozen=True)
 class ExportContext:
-    """What every writer may need besides the results: where, which rubric, its options."""
+    """What every writer may need besides the results: where, which rubric, its options.
+
+    `zero_errors` is the course's choice, shared by every grade upload, to record 0 for a
+    submission that could not be graded because of itself instead of leaving it blank
+    (grader.reports.withheld)."""
 
     out: Path
     rubric_title: str
     max_score: float
     options: dict[str, Any] = field(default_factory=dict)
+    zero_errors: bool = False
 
 
 ClassWriter = Callable[[list[Result], ExportContext], Path]

@@ -242,5 +242,6 @@ def _export(results: list[Result], context: ExportContext) -> Path:
         criteria = read_criteria(criteria)
     export_markus(results, path, format=context.options.get("markus_format", "spreadsheet"),
                   item=context.options.get("markus_item") or context.rubric_title,
-                  max_score=context.max_score, criteria=criteria)
+                  max_score=context.max_score, criteria=criteria,
+                  zero_errors=context.zero_errors)
     return path
