@@ -306,10 +306,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     print(f"grading the example class {folder} with the {DEMO_RUBRIC} rubric "
           f"(--checks {args.checks}, {args.workers} worker(s), synthetic data unless --data)")
+    # The class's write-ups (named by student id, in the forms students use) grade the
+    # written questions; students without one have those questions unassessed, not zero.
+    writeups = EXAMPLES / f"{DEMO_RUBRIC}.writeups"
     summary = grade_batch([folder], DEMO_RUBRIC, args.out, _options(args),
-                          workers=args.workers, quiet=False)
+                          workers=args.workers, quiet=False,
+                          writeups=writeups if writeups.is_dir() else None)
     print(f"{summary.total} submissions in {summary.wall_s:.1f} s "
           f"({summary.reused} reused from an earlier run); gradebook {summary.gradebook}")
+    for note in summary.notes:
+        print(f"  {note}")
     print(summary.index.resolve() if summary.index else "no dashboard written")
     return 0
 

@@ -78,6 +78,13 @@ class CheckResult:
         return self.status not in ("skipped", "review")
 
     @property
+    def review_reason(self) -> str:
+        """Why a TA must look, in one line for staff tables: the check's short reason where
+        it gives one as text (`details.review`), else its message."""
+        why = self.details.get("review")
+        return why if isinstance(why, str) and why else self.message
+
+    @property
     def problem(self) -> Problem | None:
         """The located student failure behind an `error` verdict, wherever the check put it."""
         found = self.details.get("problem")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import nbformat
 import pytest
@@ -37,7 +38,7 @@ RIGHT_54 = """## Question 5.4
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("writeups")
     klass = root / "class"
-    for student in ("alice", "bob", "carol", "dave"):
+    for student in ("alice", "bob", "carol", "dave", "ivy"):
         lms.notebook(klass / f"{student}.ipynb")
     # erin hands in a folder: her notebook and a PDF write-up with a text layer
     lms.notebook(klass / "erin" / "a2_code.ipynb")
@@ -62,6 +63,10 @@ def graded(tmp_path_factory):
     (writeups / "bob_a2-writeup.md").write_text(WRONG_43 + RIGHT_54, encoding="utf-8")
     (writeups / "dave.md").write_text("# My write-up\n\nThe colours look fine.\n",
                                       encoding="utf-8")
+    (writeups / "ivy.md").write_text("## Question 4.3\n\nThe receptive field grows with "
+                                     "every pooling layer, so more pixels are connected.\n",
+                                     encoding="utf-8")
+    (writeups / "hank.md").write_text(RIGHT_43, encoding="utf-8")   # no student hank
     out = root / "out"
     summary = grade_batch([klass], lms.RUBRIC, out, Options(checks="static"), quiet=True,
                           writeups=writeups)
@@ -115,3 +120,25 @@ def test_a_changed_writeup_is_regraded_and_nothing_else(graded, tmp_path):
     assert again.graded_now == 1
     result = json.loads((out / "bob" / "result.json").read_text(encoding="utf-8"))
     assert result["questions"][2]["id"] == "4.3" and result["questions"][2]["score"] == 1.0
+
+
+def test_review_reasons_read_as_sentences_for_staff_and_students(graded):
+    """What a TA reads in the gradebook and what both reports show is a sentence with the
+    text found, never a data structure or a string spelt out one character a line."""
+    _, out, rows, _, _ = graded
+    assert rows["ivy"]["4.3"] == ""
+    assert "needs review: 4.3 written (" in rows["ivy"]["review"]
+    assert "could be read as a count" in rows["ivy"]["review"]
+    assert "[{" not in rows["ivy"]["review"] and "'key'" not in rows["ivy"]["review"]
+    for student, said in (("ivy", "receptive field grows"),
+                          ("dave", "no answer found under a 4.3 heading")):
+        report = (out / student / "report.html").read_text(encoding="utf-8")
+        assert "For a TA to read" in report and said in report
+        reasons = re.findall(r"<li>the question: (.*)", report)
+        assert reasons and all(len(reason) > 20 for reason in reasons), reasons
+
+
+def test_a_writeup_named_for_no_student_is_reported_not_dropped(graded):
+    summary, _, rows, _, _ = graded
+    assert "hank" not in rows
+    assert any("hank.md" in note and "no student" in note for note in summary.notes)

@@ -37,7 +37,7 @@ from grader.overrides import (
 from grader.plan import Options, Plan
 from grader.reports.exports import ExportContext, chosen
 from grader.result import Result
-from grader.stages.writeups import writeup_for
+from grader.stages.writeups import unclaimed_writeups, writeup_for
 
 
 @dataclass
@@ -270,6 +270,26 @@ def late_policy(plan: Plan, extensions: str | Path | None) -> LatePolicy | None:
     return policy.with_extensions(Path(extensions))
 
 
+def points_line(result: Result) -> str:
+    """`2.50/3.00`, or `2.50/3.00 assessed of 4.50` when the run left questions unassessed
+    (a static run, no write-up), so a log never reads as lost points."""
+    assessed = result.assessed_max_score
+    if result.status == "graded" and assessed < result.max_score - 1e-9:
+        return f"{result.score:.2f}/{assessed:.2f} assessed of {result.max_score:.2f}"
+    return f"{result.score:.2f}/{result.max_score:.2f}"
+
+
+def _unmatched_notes(staff: list[Override], writeups: str | Path | None,
+                     students: list[str]) -> list[str]:
+    """Overrides and write-ups that name no student of the class: said, never dropped."""
+    notes = [f"override {o.where}: no student {o.student!r} in this class; not applied"
+             for o in unknown_students(staff, students)]
+    if writeups is not None:
+        notes += [f"write-up {name} in {writeups}: no student of this class has that id; "
+                  "not graded" for name in unclaimed_writeups(Path(writeups), students)]
+    return notes
+
+
 def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: Options, *,
                 workers: int = 1, dask: str | None = None, quiet: bool = False,
                 exports: tuple[str, ...] = (), export_options: dict[str, Any] | None = None,
@@ -340,8 +360,8 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
                 counts[word] += 1
                 if not quiet and not progress.enabled:   # logs get one line per submission
                     print(f"[{progress.done}/{len(jobs)}] {result.student}: {word} "
-                          f"{result.score:.2f}/{result.max_score:.2f} "
-                          f"({result.wall_s or 0:.1f} s)", file=sys.stderr, flush=True)
+                          f"{points_line(result)} ({result.wall_s or 0:.1f} s)",
+                          file=sys.stderr, flush=True)
         finally:
             progress.close()
             close = getattr(pool, "close", None)
@@ -384,7 +404,6 @@ def grade_batch(paths: list[str | Path], rubric: str, out: str | Path, options: 
                         gradebook=written.get("gradebook"),
                         ignored=[(str(p), why) for p, why in found.ignored],
                         failed_outputs=failures, layout=found.layout, layout_why=found.why,
-                        notes=[*found.notes, *latest_notes, *[
-                            f"override {o.where}: no student {o.student!r} in this class; not "
-                            "applied" for o in unknown_students(staff, [j.student for j in jobs])]],
+                        notes=[*found.notes, *latest_notes,
+                               *_unmatched_notes(staff, writeups, [j.student for j in jobs])],
                         late=sum(r.late is not None for r in results))

@@ -59,8 +59,8 @@ def written(measured: dict, expected: dict, params: dict) -> Verdict:
     if measured.get("internal"):
         return Verdict.internal(measured["internal"])
     if measured.get("review"):
-        return Verdict.review(measured["review"], review=measured["review"],
-                              source=measured.get("source"))
+        return Verdict.review(measured["review"], source=measured.get("source"),
+                              review=[{"key": None, "reason": measured["review"]}])
     verdict: dict[str, Any] = measured.get("verdict") or {}
     if not verdict:
         return Verdict.internal("the write-up stage did not run for this question")

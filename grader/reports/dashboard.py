@@ -72,7 +72,7 @@ def summarise(results: list[Result]) -> dict[str, Any]:
     for r in results:
         for q, c in r.needs_review:
             review.append({"student": r.student, "result": r, "where": f"{q.id} · "
-                           f"{check_title(c)}", "message": c.details.get("review") or c.message})
+                           f"{check_title(c)}", "message": c.review_reason})
         for q in r.questions:
             row = per_question[q.id]
             row["max"] = max(row["max"], q.max_score)

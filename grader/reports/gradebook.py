@@ -42,7 +42,7 @@ def _review(result: Result) -> str:
         notes.append("not graded")
     if internal:
         notes.append("internal: " + ", ".join(internal))
-    review = [f"{q.id} {c.id} ({c.details.get('review') or c.message})"
+    review = [f"{q.id} {c.id} ({c.review_reason})"
               for q, c in result.needs_review]
     if review:
         notes.append("needs review: " + "; ".join(review))

@@ -99,6 +99,20 @@ def writeup_for(folder: Path, student: str) -> Path | None:
     return min(candidates, key=lambda p: (order[p.suffix.lower()], p.name), default=None)
 
 
+def unclaimed_writeups(folder: Path, students: list[str]) -> list[str]:
+    """Write-ups in a `--writeups` folder that belong to no student of the class (a misspelt
+    id would otherwise leave that student's written questions silently unassessed)."""
+    claimed = {p.resolve() for s in students if (p := writeup_for(folder, s)) is not None}
+    keys = [s.casefold() for s in students]
+    return [entry.name for entry in sorted(folder.iterdir())
+            if (entry.is_dir() and entry.name.casefold() not in keys)
+            or (entry.is_file() and entry.suffix.lower() in WRITEUP_SUFFIXES
+                and entry.resolve() not in claimed
+                and not any(entry.stem.casefold() == k
+                            or entry.stem.casefold().startswith((k + "_", k + "-"))
+                            for k in keys))]
+
+
 class WriteupStage:
     """Judges the rubric's written questions for one submission at a time."""
 
