@@ -135,12 +135,27 @@ def test_another_quantity_is_recognised() -> None:
 
 
 def test_leaving_out_k_or_nic_is_partial() -> None:
-    no_k = check_count("weights", "9 NIC NF + 36 NF^2 + 9 NF NC + 9 NC^2", POOL)
+    no_k = check_count("weights", "9 NIC NF + 36 NF^2 + 9 NF NC + 9 NC^2",
+                       Context.for_model("PoolUpsampleNet"))   # no question: k is asked for
     assert no_k.status == "partial"
     assert "leaves out k" in no_k.hints[0] and "k = 3" in no_k.hints[0]
     no_nic = check_count("weights", "k^2 (NF + 4 NF^2 + NF NC + NC^2)", POOL)
     assert no_nic.status == "partial"
     assert "NIC = 1" in no_nic.hints[0]
+
+
+def test_k_substituted_answers_a_question_that_asks_only_for_the_channels() -> None:
+    """2023 asks "as a function of NIC, NF and NC" of a model whose kernel is 3 by default: a
+    formula with 9 for k² answers it as asked; leaving out NIC still does not."""
+    for key, text in (("weights", "9 NIC NF + 36 NF^2 + 9 NF NC + 9 NC^2"),
+                      ("connections", "9216 NIC NF + 5760 NF^2 + 2304 NF NC + 9216 NC^2")):
+        verdict = check_count(key, text, POOL)
+        assert verdict.status == "correct", verdict
+        assert verdict.hints == ["k = 3 substituted: the question asks for a formula in NIC, "
+                                 "NF, NC"]
+    wrong = check_count("weights", "9 NIC NF + 36 NF^2 + 9 NF NC + 10 NC^2", POOL)
+    assert wrong.status == "incorrect"
+    assert wrong.hints == ["the NC² term: you have 10NC², expected 9NC²"]   # compared at k = 3
 
 
 def test_a_bare_number_at_the_default_sizes_is_partial() -> None:

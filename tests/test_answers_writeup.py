@@ -79,6 +79,44 @@ def test_pdf_text_layer_keeps_exponents_and_finds_both_questions(tmp_path: Path)
     assert (padding.status, padding.fraction) == ("passed", 1.0)
 
 
+def test_the_course_template_with_lettered_parts_and_its_pdf_artefacts(tmp_path: Path) -> None:
+    """The course's LaTeX template as students' PDFs print it: numbered sections, each part a
+    bare letter with its points ("c blue[1.0pt]" when the colour package is missing), the
+    handout's numbered notes inside the part, answers after "not doubled" (the original input)
+    and "connects" for connections; "output_padding" typed in math comes out subscripted."""
+    pdf = write_pdf(tmp_path / "a2-writeup.pdf", [[
+        "4 Pooling and Upsampling [3 pts]",
+        "c blue[1.0pt]",
+        "Compute the number of weights, outputs, and connections in the model, as a function of",
+        "NIC, NF and NC. Compute these values when each input dimension is doubled.",
+        "Note:",
+        "1. Please ignore biases when answering the questions.",
+        "2. Please ignore nn.BatchNorm2d when answering the number of weights, outputs and",
+        "connections, but we still accept answers that do.",
+        "Answer:",
+        "when each input dimension (width/height) is not doubled",
+        "Total number of weights: k^{2}(NIC·NF + 4NF^{2} + NF·NC + NC^{2})",
+        "Total number of outputs: 1600NF + 1280NC",
+        "Total number of connects: k^{2}(1024NIC·NF + 640NF^{2} + 256NF·NC + 1024NC^{2})",
+        "when each input dimension (width/height) is doubled",
+        "the number of weights would not change, but the number of outputs and connects would",
+        "be multiplied by 4.",
+        "5 Strided and Transposed Dilated Convolutions [2 pts]",
+        "d blue[0.5pt]",
+        "How would the padding parameters need to be modified for a kernel size of 4 or 5?",
+        "Answer:",
+        "kernel size is 4, padding is 1 and output_{p}adding is 0.",
+        "kernel size is 5 padding is 2 and output_{p}adding is 1.",
+    ]])
+    counting, padding = judge_writeup(pdf, Q2023)
+    assert counting.details["headings"] == ["page 1, line 2"]
+    assert _statuses(counting) == dict.fromkeys(
+        ["weights", "weights_doubled", "outputs", "outputs_doubled", "connections",
+         "connections_doubled"], "correct")
+    assert _answers(counting)["outputs"]["where"] == "page 1, line 12"
+    assert (padding.status, padding.fraction) == ("passed", 1.0)
+
+
 def test_pdf_table_with_a_wrapped_total_row_and_a_page_without_text(tmp_path: Path) -> None:
     pdf = write_pdf(tmp_path / "writeup.pdf", [[
         "1 Part A: Colourization as Classification",

@@ -122,6 +122,16 @@ def _assert_rows(results: dict, jobs, expected: dict) -> None:
     assert "cannot grade s006" in results[jobs[RAISE].student].error.message
 
 
+def test_each_local_worker_holds_torch_to_its_share_of_the_cores(tmp_path):
+    """Two workers on two cores, one torch thread each: a worker's own replays must not
+    oversubscribe the machine (the env var alone comes after torch is imported)."""
+    log = tmp_path / "local.log"
+    jobs = _class(tmp_path)[:4]
+    list(LocalPool(HashFactory(0.0, str(log)), workers=2, threads=1).run(jobs))
+    graded = [e for e in _log(log) if e[0] == "graded"]
+    assert graded and {e[3] for e in graded} == {"1"}
+
+
 def test_local_cluster_matches_local_pool_and_keeps_graders_warm(tmp_path):
     jobs = _class(tmp_path)
     expected = _expected(jobs)

@@ -103,6 +103,17 @@ def test_many_differences_are_summarised_in_the_message():
     assert 0 < verdict.fraction < 0.7
 
 
+def test_the_message_leads_with_a_lost_skip_before_moved_layers():
+    """Three BatchNorms moved and one skip lost: the one line a student reads first names the
+    skip, which changes what the network computes; the details keep every difference."""
+    student = f.unet(skip1="none", order="relu_before_bn")
+    verdict = grade(student, f.unet())
+    assert verdict.status == "failed"
+    assert verdict.message.startswith("block 4: the skip connection from block 1 is missing")
+    kinds = [d["kind"] for d in verdict.details["differences"]]
+    assert kinds.count("order") >= 2 and kinds.index("skip") > kinds.index("order")
+
+
 def test_a_different_model_gets_little_credit():
     verdict = grade(f.conv_transpose_net(), f.unet())
     assert verdict.status == "failed" and verdict.fraction < 0.9

@@ -12,7 +12,7 @@ from pathlib import Path
 
 LEFT, TOP, SIZE, LEADING = 72.0, 760.0, 11.0, 15.0
 COLUMN = 150.0  # x distance between table columns
-_SUP = re.compile(r"\^\{([^}]*)\}")
+_SCRIPT = re.compile(r"([\^_])\{([^}]*)\}")
 
 
 def _width(text: str) -> float:
@@ -27,16 +27,18 @@ def _escape(text: str) -> str:
 
 
 def _pieces(line: str, x: float, y: float) -> list[tuple[float, float, float, str]]:
-    """A line's text pieces; ``^{..}`` becomes a smaller piece raised above the baseline."""
+    """A line's text pieces; ``^{..}`` becomes a smaller piece raised above the baseline,
+    ``_{..}`` one lowered below it."""
     out = []
     pos = 0
-    for m in _SUP.finditer(line):
+    for m in _SCRIPT.finditer(line):
         before = line[pos:m.start()]
         if before:
             out.append((x, y, SIZE, before))
             x += _width(before) * SIZE
-        out.append((x, y + 0.35 * SIZE, 0.7 * SIZE, m.group(1)))
-        x += _width(m.group(1)) * 0.7 * SIZE
+        shift = 0.35 if m.group(1) == "^" else -0.2
+        out.append((x, y + shift * SIZE, 0.7 * SIZE, m.group(2)))
+        x += _width(m.group(2)) * 0.7 * SIZE
         pos = m.end()
     if line[pos:]:
         out.append((x, y, SIZE, line[pos:]))

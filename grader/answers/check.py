@@ -54,6 +54,7 @@ class Context:
     model: str
     given: dict[str, int] = field(default_factory=dict)
     accept: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    substitutable: dict[str, int] = field(default_factory=dict)  # Question.substitutable
 
     @classmethod
     def for_model(cls, model: str, question: str | None = None,
@@ -69,7 +70,8 @@ class Context:
         for q, ids in acc.items():
             for conv_id in ids:
                 convention(q, conv_id)  # raises KeyError on a typo
-        return cls(model, base, acc)
+        substitutable = dict(QUESTIONS[question].substitutable) if question else {}
+        return cls(model, base, acc, {n: v for n, v in substitutable.items() if n not in base})
 
     def conventions(self, quantity: str) -> list[Convention]:
         """The accepted conventions: ``accept:`` if given, else every default one."""
@@ -182,7 +184,7 @@ def _check_formula(verdict: Verdict, quantity: str, doubled: bool, expr: sympy.E
         return verdict
 
     others = Context(ctx.model, ctx.given,
-                     {quantity: tuple(c.id for c in ctx.rejected(quantity))})
+                     {quantity: tuple(c.id for c in ctx.rejected(quantity))}, ctx.substitutable)
     not_accepted = _matches(others, quantity, values, points, size, expr)
     if not_accepted:
         conv = not_accepted[0]
@@ -193,7 +195,13 @@ def _check_formula(verdict: Verdict, quantity: str, doubled: bool, expr: sympy.E
 
     partial = _specialised_match(quantity, size, expr, ctx)
     if partial:
-        conv, hint = partial
+        conv, hint, substituted = partial
+        if substituted:   # the question did not ask for the variable left out: full credit
+            verdict.status = "correct"
+            verdict.convention, verdict.convention_label = conv.id, conv.label
+            verdict.matches = [conv.id]
+            verdict.hints = [hint]
+            return verdict
         verdict.status = "partial"
         verdict.convention, verdict.convention_label = conv.id, conv.label
         verdict.matches = [conv.id]
@@ -213,8 +221,10 @@ def _check_formula(verdict: Verdict, quantity: str, doubled: bool, expr: sympy.E
 
 
 def _specialised_match(quantity: str, size: int, expr: sympy.Expr, ctx: Context
-                       ) -> tuple[Convention, str] | None:
-    """A formula that leaves out k or NIC but is right at k = 3 or NIC = 1 (or a bare number)."""
+                       ) -> tuple[Convention, str, bool] | None:
+    """A formula that leaves out k or NIC but is right at k = 3 or NIC = 1 (or a bare number):
+    (the convention, a hint, whether only variables the question lets an answer substitute
+    were left out)."""
     used = {s.name for s in expr.free_symbols}
     free = [n for n in ("NIC", "NF", "NC", "k") if n not in ctx.given]
     options: list[dict[str, int]] = []
@@ -235,6 +245,10 @@ def _specialised_match(quantity: str, size: int, expr: sympy.Expr, ctx: Context
         found = _matches(sub_ctx, quantity, values, points, size, expr)
         if found:
             fixed = ", ".join(f"{n} = {v}" for n, v in extra.items())
+            if used and all(ctx.substitutable.get(n) == v for n, v in extra.items()):
+                asked = ", ".join(n for n in free if n not in ctx.substitutable)
+                return found[0], (f"{fixed} substituted: the question asks for a formula in "
+                                  f"{asked}"), True
             if not used:
                 hint = (f"a number, not a formula: it equals the count at {fixed} "
                         f"({'64×64' if size == 64 else '32×32'} input); the question asks "
@@ -243,7 +257,7 @@ def _specialised_match(quantity: str, size: int, expr: sympy.Expr, ctx: Context
                 missing = " and ".join(extra)
                 hint = (f"the formula leaves out {missing}: it is right only for {fixed}; the "
                         f"question asks for a {describe_given(ctx.given)}")
-            return found[0], hint
+            return found[0], hint, False
     return None
 
 
@@ -273,9 +287,13 @@ def _diagnose(quantity: str, size: int, expr: sympy.Expr, ctx: Context, preferre
               ) -> tuple[Convention, list[str]]:
     names = ctx.free_channels
     student = monomial_terms(expr, names)
+    # an answer that substituted what the question lets it (k = 3) is compared term by term
+    # with the count at that value: "you have 9216NIC·NF" is then right, not "off"
+    used = {s.name for s in expr.free_symbols}
+    given = {**ctx.given, **{n: v for n, v in ctx.substitutable.items() if n not in used}}
     best: tuple[int, int, Convention, list[str]] | None = None
     for rank, conv in enumerate(ctx.conventions(quantity)):
-        formula = expected_formula(ctx.model, quantity, conv.id, ctx.given, size)
+        formula = expected_formula(ctx.model, quantity, conv.id, given, size)
         if formula is None or student is None:
             continue
         expected = monomial_terms(formula, names)

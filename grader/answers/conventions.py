@@ -101,6 +101,10 @@ class Question:
     title: str
     given: dict[str, int] = field(default_factory=dict)
     kernels: tuple[int, ...] = ()  # padding question: the kernel sizes asked about
+    # variables the question's wording does not ask for, whose handout value an answer may
+    # substitute without losing credit (2022/2023 ask "as a function of NIC, NF and NC" of a
+    # model whose kernel defaults to 3, so 9·NIC·NF answers the question as asked)
+    substitutable: dict[str, int] = field(default_factory=dict)
 
 
 _COUNTING_KEYS = tuple(q + suffix for q in QUANTITIES for suffix in ("", "_doubled"))
@@ -111,9 +115,11 @@ QUESTIONS: dict[str, Question] = {
         Question("2020/A.3", "CNN", "counting", "2020 Part A.3: CNN weights, outputs, connections",
                  {"NIC": 1, "k": 3}),
         Question("2022/A.3", "PoolUpsampleNet", "counting",
-                 "2022 Part A.3: PoolUpsampleNet weights, outputs, connections"),
+                 "2022 Part A.3: PoolUpsampleNet weights, outputs, connections",
+                 substitutable={"k": 3}),
         Question("2023/4.3", "PoolUpsampleNet", "counting",
-                 "2023 §4.3: PoolUpsampleNet weights, outputs, connections"),
+                 "2023 §4.3: PoolUpsampleNet weights, outputs, connections",
+                 substitutable={"k": 3}),
         Question("2022/B.4", "ConvTransposeNet", "padding",
                  "2022 Part B.4: padding and output_padding for k = 4 and 5", kernels=(4, 5)),
         Question("2023/5.4", "ConvTransposeNet", "padding",

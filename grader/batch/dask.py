@@ -20,7 +20,6 @@ Why it is built this way:
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
@@ -35,7 +34,7 @@ from distributed import wait as dask_wait
 
 import grader
 from grader.batch.jobs import Job, internal_failure
-from grader.batch.local import LocalPool, WorkerFactory
+from grader.batch.local import LocalPool, WorkerFactory, limit_threads
 from grader.result import Graded
 
 LOCAL = "local"
@@ -59,7 +58,7 @@ class _GraderPlugin(WorkerPlugin):
         self.threads = threads
 
     def setup(self, worker: Any) -> None:
-        os.environ.setdefault("OMP_NUM_THREADS", str(self.threads))
+        limit_threads(self.threads)
         self._lock = threading.Lock()
         self._idle: list[Any] = []
         self._built: list[Any] = []

@@ -34,11 +34,24 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
+def limit_threads(threads: int) -> None:
+    """Hold this worker's own torch work (the trusted-side replays) to its share of the cores.
+
+    The environment variable alone comes too late: unpickling the worker's factory has already
+    imported torch. Two workers each running two intra-op threads on two cores made every
+    replay wait on descheduled threads: static checks took 4 s a file instead of 0.2 s.
+    """
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+
+
 def _worker_main(factory: WorkerFactory, conn: Connection, threads: int,
                  parent: int | None = None) -> None:
     if parent is not None:
         _exit_with_parent(parent)
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    limit_threads(threads)
     grader = None
     try:
         grader = factory()

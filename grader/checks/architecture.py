@@ -89,11 +89,20 @@ def _unregistered(config: Mapping) -> list[Difference]:
     return out
 
 
+MESSAGE_RANK = {kind: rank for rank, kind in enumerate((
+    "unregistered", "skip", "source", "missing", "extra", "replaced", "attribute", "repeated",
+    "module_type", "unused", "order"))}
+
+
 def _message(comparison: Comparison) -> str:
     if comparison.ok:
         notes = f" ({'; '.join(comparison.notes)})" if comparison.notes else ""
         return f"all {comparison.reference_layers} layers match the handout's model{notes}"
-    shown = [d.message for d in comparison.differences[:SHOWN_IN_MESSAGE]]
+    # The one-line message leads with what changes the computation most (a lost skip or an
+    # untrained layer before a moved BatchNorm); the details keep every difference in order.
+    ranked = sorted(comparison.differences,
+                    key=lambda d: MESSAGE_RANK.get(d.kind, len(MESSAGE_RANK)))
+    shown = [d.message for d in ranked[:SHOWN_IN_MESSAGE]]
     more = len(comparison.differences) - len(shown)
     return "; ".join(shown) + (f" (and {more} more difference{'s' * (more > 1)})" if more else "")
 

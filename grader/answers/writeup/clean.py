@@ -7,6 +7,8 @@ Why each rule exists:
   digits (``²``) are kept: they are exponents.
 * LaTeX math italic often comes out of a PDF as ``N F`` or ``N IC`` (a space between glyphs);
   nobody writes "N F" in prose, so those are joined back into one variable name.
+* An underscore typed in text mode comes out of a PDF's text layer as a subscript of the next
+  letter (``output_{p}adding``); inside a word it is joined back (``output_padding``).
 * Markdown emphasis, list bullets and LaTeX layout commands carry no answer and would hide a
   label (``**Weights:**``, ``\\item \\textbf{Outputs}:``) from the readers.
 """
@@ -16,10 +18,12 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["fold", "strip_markup", "strip_latex_layout", "word_count"]
+__all__ = ["fold", "join_subscripted_words", "strip_markup", "strip_latex_layout",
+           "word_count"]
 
 _LETTERLIKE = {"ℎ": "h", "ℓ": "l", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u200b": ""}
 _SPLIT_NAMES = re.compile(r"(?<![A-Za-z])N\s+(IC|F|C)(?![A-Za-z])")
+_SUBSCRIPTED_WORD = re.compile(r"(?<=[a-z])_\{([a-z])\}(?=[a-z])")
 
 
 def _fold_char(ch: str) -> str:
@@ -33,7 +37,12 @@ def fold(text: str) -> str:
     """Unicode math letters and ligatures to ASCII, ``N F`` to ``NF``; exponents untouched."""
     if any(ord(ch) > 0x7F for ch in text):
         text = "".join(_fold_char(ch) for ch in text)
-    return _SPLIT_NAMES.sub(r"N\1", text)
+    return _SPLIT_NAMES.sub(r"N\1", join_subscripted_words(text))
+
+
+def join_subscripted_words(text: str) -> str:
+    """``output_{p}adding`` (an underscore typeset as a subscript) to ``output_padding``."""
+    return _SUBSCRIPTED_WORD.sub(r"_\1", text)
 
 
 _BULLET = re.compile(r"^\s*(?:[-*+•◦▪●]|\d+[.)](?=\s))\s+")

@@ -69,7 +69,7 @@ def answer_lines(lines: Sequence[Line]) -> list[Line]:
 _SEPARATOR = re.compile(
     r"\s*(?::|=|≈|\bis\b|\bare\b|\bequals?\b|\bwould\s+be\b|\bwill\s+be\b|\bbecomes?\b|"
     r"\bremains?\b|\bstays?\b|\bgets\b|\bgoes\b)\s*", re.IGNORECASE)
-_PRIME = re.compile(r"(?:weights?|outputs?|connections?|neurons?|param\w*)\s*['’′]")
+_PRIME = re.compile(r"(?:weights?|outputs?|connect(?:ions?|s)|neurons?|param\w*)\s*['’′]")
 _OPERATOR_EDGE = re.compile(r"(?:[-+−–×·∗*=/^(]|\\times|\\cdot)\s*$")
 _OPERATOR_START = re.compile(r"^\s*(?:[-+−–×·∗*=/)]|\\times|\\cdot)")
 
@@ -85,8 +85,8 @@ class _Key:
 
 def _key_line(text: str) -> _Key | None:
     words = plain(text)
-    first = re.search(r"\b(?:weights?|param|outputs?|neurons?|units|activations?|connections?)",
-                      words, re.IGNORECASE)
+    first = re.search(r"\b(?:weights?|param|outputs?|neurons?|units|activations?|"
+                      r"connect(?:ions?|s))", words, re.IGNORECASE)
     if first is None:
         return None
     sep = _SEPARATOR.search(words, first.end())
@@ -110,7 +110,7 @@ def _key_line(text: str) -> _Key | None:
 # the number of weights is unchanged while outputs and connections quadruple"
 _NEXT_ANSWER = re.compile(
     r"(?:[;,]|\s(?:while|but|whereas|and)\s)(?=[^,;]*\b(?:weights?|param\w*|outputs?|neurons?|"
-    r"connections?)\b)", re.IGNORECASE)
+    r"connect(?:ions?|s))\b)", re.IGNORECASE)
 
 
 def _key_segments(text: str) -> list[_Key]:

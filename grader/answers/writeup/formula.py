@@ -255,16 +255,20 @@ _TRIGGER = re.compile(
 )
 _DOUBLING = re.compile(r"\bdoubl\w*|\b64\s*(?:x|×|\*|by|\\times)\s*64\b|\btwice\b|\b2\s*[WH]\b",
                        re.IGNORECASE)
-_ORIGINAL = re.compile(r"\b32\s*(?:x|×|\*|by|\\times)\s*32\b|\boriginal\b|\binitial\b|"
-                       r"\bnot\s+doubled\b|\bbefore\s+doubling\b", re.IGNORECASE)
+_ORIGINAL = re.compile(r"\b32\s*(?:x|×|\*|by|\\times)\s*32\b|\boriginal\b|\binitial\b",
+                       re.IGNORECASE)
+# "when each input dimension is not doubled": about the original input, though it says "doubled"
+_NOT_DOUBLED = re.compile(r"\b(?:not|isn['’]t|aren['’]t|never)\s+(?:been\s+)?doubled\b|"
+                         r"\b(?:before|without)\s+doubling\b", re.IGNORECASE)
 
 
 def mentions_doubling(text: str) -> bool:
-    return bool(_DOUBLING.search(text))
+    return bool(_DOUBLING.search(text)) and not _NOT_DOUBLED.search(text)
 
 
 def mentions_original(text: str) -> bool:
-    return bool(_ORIGINAL.search(text)) and not _TRIGGER.search(text)
+    return bool(_NOT_DOUBLED.search(text)) or (bool(_ORIGINAL.search(text))
+                                               and not _TRIGGER.search(text))
 
 
 def read_factor(text: str) -> Fraction | None:

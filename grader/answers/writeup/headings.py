@@ -108,6 +108,11 @@ _ENUM = re.compile(r"^(?P<num>[1-9])[.)](?:\s+(?P<rest>.*))?$")
 # the handout's own tags after a heading: "4.3 [1.0pt] [Type 3]", "(0.5 points)"
 _TAGS = re.compile(r"\[\s*[\d.]+\s*(?:pts?|points?|marks?)\s*\]|\[\s*type\s*\d\s*\]|"
                    r"\(\s*[\d.]+\s*(?:pts?|points?|marks?)\s*\)", re.IGNORECASE)
+# The course's LaTeX write-up template labels each part with a bare letter and its points in
+# colour; a PDF made without the colour package prints the colour's name: "c blue[1.0pt]".
+_LETTER_TAG = re.compile(r"^[\s#*_>]*(?P<num>[a-e])[.)]?\s+(?:(?:blue|red|green|magenta|cyan|"
+                         r"black|gray|grey)\s*)?\[\s*[\d.]+\s*(?:pts?|points?|marks?)\s*\]"
+                         r"\s*(?P<rest>.*)$", re.IGNORECASE)
 
 
 def _number(raw: str) -> int:
@@ -120,6 +125,10 @@ def _stripped(text: str) -> str:
 
 def read_label(line: Line) -> Label | None:
     """The heading label a line starts with, or None for an ordinary line."""
+    tagged = _LETTER_TAG.match(line.text)
+    if tagged:   # "c blue[1.0pt]": part (c) of the current section, as the template prints it
+        return Label("paren", number=_number(tagged.group("num")),
+                     rest=_stripped(tagged.group("rest")))
     text = _stripped(line.text)
     if not text:
         return None
@@ -135,7 +144,8 @@ def read_label(line: Line) -> Label | None:
         return Label("part", m.group("p").lower(), parts=frozenset(parts),
                      title=m.group("title").strip())
     m = _NUMBERED_TITLE.match(text)
-    if m and "=" not in text and (line.heading or len(text) <= 70):
+    if (m and "=" not in text and not text.endswith((".", ":", "?"))
+            and (line.heading or len(text) <= 70)):   # "1. Please ignore biases." is a list
         return Label("part", m.group("n"), parts=frozenset({m.group("n")}),
                      title=m.group("title").strip())
     m = _QUESTION.match(text)

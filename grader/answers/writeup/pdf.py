@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .clean import fold
+from .clean import fold, join_subscripted_words
 from .records import Cell, Document, Line, Where
 
 __all__ = ["PdfError", "read_pdf"]
@@ -185,6 +185,7 @@ def _line(row: _Row, where: Where) -> Line:
         end = max(end or piece.x, piece.end)
     if text.strip() and start is not None and end is not None:
         cells.append(Cell(text.strip(), start, end))
+    cells = [replace(c, text=join_subscripted_words(c.text)) for c in cells]
     return Line("   ".join(c.text for c in cells), where, tuple(cells))
 
 

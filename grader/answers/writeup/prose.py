@@ -20,7 +20,7 @@ __all__ = ["DoubledClaim", "QUANTITY", "doubled_claims", "quantities_in", "sente
 
 QUANTITY = re.compile(
     r"\b(?:(?P<weights>weights?|param(?:eter)?s?)|(?P<outputs>outputs?|neurons?|units|"
-    r"activations?)|(?P<connections>connections?))\b", re.IGNORECASE)
+    r"activations?)|(?P<connections>connect(?:ions?|s)))\b", re.IGNORECASE)
 
 
 def quantities_in(text: str) -> list[str]:
@@ -44,7 +44,7 @@ class DoubledClaim:
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
 _CLAUSE = re.compile(
     r"([,;]|\bbut\b|\bwhile\b|\bwhereas\b|\bhowever\b|\band\b(?=\s+(?:the\s+)?(?:number\s+of\s+)?"
-    r"(?:total\s+)?(?:weights?|param|outputs?|neurons?|connections?)))", re.IGNORECASE)
+    r"(?:total\s+)?(?:weights?|param|outputs?|neurons?|connect(?:ions?|s))))", re.IGNORECASE)
 
 
 def sentences(paragraph: str) -> list[str]:
