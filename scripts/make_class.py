@@ -392,14 +392,64 @@ class Renderer:
 
 # --- a whole notebook -------------------------------------------------------------------------
 
-WRITTEN = {
-    "4": "**4.3** The receptive field grows with each pooling layer; upsampling then restores "
-         "the 32x32 resolution.",
-    "5": "**5.3** Strided convolutions learn their own downsampling, so the model converges "
-         "faster than with max-pooling.\n\n**5.4** padding = (k - 1) // 2, output_padding = 1.",
-    "6": "**6.3** The skip connections pass fine spatial detail to the decoder, so colours stay "
-         "inside object boundaries.",
+# The written answers students put under the question headings, drawn per student in the
+# forms and with the mistakes real write-ups show: the formula with k, the formula with k = 3
+# substituted, a forgotten layer's NF² term, prose no checker can count (a TA reads it); for the
+# padding question the right values, output_padding 1 for every kernel, a formula in k.
+COUNTING = {
+    "formula": "**4.3** Ignoring biases and batch norm:\n\n"
+               "- Weights: $k^2 (N_{IC} N_F + 4 N_F^2 + N_F N_C + N_C^2)$\n"
+               "- Outputs: $1600 N_F + 1280 N_C$\n"
+               "- Connections: $k^2 (1024 N_{IC} N_F + 640 N_F^2 + 256 N_F N_C + 1024 N_C^2)$\n\n"
+               "With a 64x64 input the weights are unchanged; outputs and connections are "
+               "multiplied by 4.",
+    "k_substituted": "**4.3** With 3x3 kernels:\n\n"
+                     "Weights: 9 NIC NF + 36 NF^2 + 9 NF NC + 9 NC^2\n\n"
+                     "Outputs: 1600 NF + 1280 NC\n\n"
+                     "Connections: 9216 NIC NF + 5760 NF^2 + 2304 NF NC + 9216 NC^2\n\n"
+                     "When the input is doubled the weights stay the same, while the outputs and "
+                     "connections quadruple.",
+    "forgot_a_layer": "**4.3**\n\n- Weights: $k^2 (N_{IC} N_F + 2 N_F^2 + N_F N_C + N_C^2)$\n"
+                      "- Outputs: $1600 N_F + 1280 N_C$\n"
+                      "- Connections: $k^2 (1024 N_{IC} N_F + 512 N_F^2 + 256 N_F N_C + "
+                      "1024 N_C^2)$\n\nDoubled input: weights unchanged, outputs and "
+                      "connections x4.",
+    "prose": "**4.3** The receptive field grows with each pooling layer; upsampling then restores "
+             "the 32x32 resolution.",
 }
+PADDING = {
+    "right": "**5.4** For k = 4: padding = 1, output_padding = 0. "
+             "For k = 5: padding = 2, output_padding = 1.",
+    "output_padding_1": "**5.4** For k = 4: padding = 1, output_padding = 1. "
+                        "For k = 5: padding = 2, output_padding = 1.",
+    "formula": "**5.4** padding = (k - 1) // 2, output_padding = 1.",
+}
+COUNTING_ODDS = (("formula", 0.35), ("k_substituted", 0.25), ("forgot_a_layer", 0.25),
+                 ("prose", 0.15))
+PADDING_ODDS = (("right", 0.6), ("output_padding_1", 0.25), ("formula", 0.15))
+
+
+def _draw(rng: random.Random, odds: tuple[tuple[str, float], ...]) -> str:
+    roll, total = rng.random(), 0.0
+    for name, p in odds:
+        total += p
+        if roll < total:
+            return name
+    return odds[-1][0]
+
+
+def written(section: str, rng: random.Random) -> tuple[str, dict[str, str]]:
+    """The Markdown a student writes after a section's code (its written questions), and which
+    form each counted answer took, for the manifest."""
+    if section == "4":
+        form = _draw(rng, COUNTING_ODDS)
+        return COUNTING[form], {"4.3": form}
+    if section == "5":
+        form = _draw(rng, PADDING_ODDS)
+        return ("**5.3** Strided convolutions learn their own downsampling, so the model "
+                "converges faster than with max-pooling.\n\n" + PADDING[form]), {"5.4": form}
+    return ("**6.3** The skip connections pass fine spatial detail to the decoder, so colours "
+            "stay inside object boundaries."), {}
 
 
 def _fake_training_output(rng: random.Random, epochs: int) -> str:
@@ -505,6 +555,7 @@ def build_notebook(student: Student, rng: random.Random) -> tuple[str, dict]:
         cells.append(("code", DOWNLOADS))
     cells.append(("code", TRAIN))
     styles = {}
+    answers: dict[str, str] = {}   # written question -> the form of the answer given
     for target in TARGETS:
         net = reference_net(target)
         if student.kind == "buggy" and target == student.target:
@@ -535,7 +586,9 @@ def build_notebook(student: Student, rng: random.Random) -> tuple[str, dict]:
             cells.append(("code", f"print({target}(3, 32, 24, 1))"))
         cells.append(("code", args_cell(target)))
         if rng.random() < 0.7:
-            cells.append(("md", WRITTEN[section]))
+            text, forms = written(section, rng)
+            cells.append(("md", text))
+            answers.update(forms)
     if student.kind == "slow" and student.variant == "toplevel_training":
         cells.append(("code", TOPLEVEL_TRAINING))
     nb = notebook(cells)
@@ -545,7 +598,7 @@ def build_notebook(student: Student, rng: random.Random) -> tuple[str, dict]:
     if student.kind == "broken" and student.variant == "corrupt_json":
         text = text[: rng.randrange(len(text) // 4, 3 * len(text) // 4)]
     entry = {"student": student.name, "kind": student.kind, "variant": student.variant,
-             "target": student.target, "styles": styles}
+             "target": student.target, "styles": styles, "written": answers}
     return text, entry
 
 

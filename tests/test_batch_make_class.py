@@ -147,3 +147,31 @@ def test_slow_and_broken_notebooks_fail_the_way_they_say(mixed, tmp_path):
         source = extract(load_submission(entry["path"]), list(TARGETS)).source
         assert "time.sleep(3600)" not in source and "for lr in" not in source
         assert "class UNet" in source
+
+
+def test_written_answers_are_judged_as_their_forms_say(mixed):
+    """The generated class is a labelled set for the written questions too: every answer form
+    gets the verdict a TA would give it, and no form is missing from a class of 60."""
+    from grader.answers.writeup import judge_writeup
+
+    out, manifest = mixed
+    expected = {"formula": ("passed", 1.0), "k_substituted": ("passed", 1.0),
+                "forgot_a_layer": ("failed", 4 / 6), "prose": ("review", 0.0),
+                "right": ("passed", 1.0), "output_padding_1": ("failed", 0.5),
+                "formula_in_k": ("review", 0.0)}
+    seen = set()
+    for entry in manifest:
+        if entry["kind"] == "broken" and entry["variant"] == "corrupt_json":
+            continue
+        questions = [f"2023/{q}" for q in sorted(entry["written"])]
+        if not questions:
+            continue
+        for verdict in judge_writeup(out / entry["file"], questions):
+            form = entry["written"][verdict.question.split("/")[1]]
+            label = "formula_in_k" if verdict.question.endswith("5.4") and form == "formula" \
+                else form
+            status, fraction = expected[label]
+            assert (verdict.status, round(verdict.fraction, 3)) == (status, round(fraction, 3)), \
+                (entry["file"], verdict.question, form, verdict.message)
+            seen.add(label)
+    assert seen == set(expected)
