@@ -69,7 +69,8 @@ def written(measured: dict, expected: dict, params: dict) -> Verdict:
     if status == "review":
         why = "; ".join(r.get("reason", "") for r in details.get("review") or ()) or \
             "an answer could not be read automatically"
-        return Verdict.review(f"{verdict['message']} ({why})", **details)
+        message = verdict["message"]
+        return Verdict.review(message if why in message else f"{message} ({why})", **details)
     if status == "passed":
         return Verdict.passed(verdict["message"], **details)
     return Verdict.failed(verdict["message"], fraction=fraction, **details)

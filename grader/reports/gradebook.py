@@ -47,7 +47,7 @@ def _review(result: Result) -> str:
     if review:
         notes.append("needs review: " + "; ".join(review))
     missing = [q.id for q in result.questions if not q.assessed and not q.review]
-    if missing:
+    if missing and result.status == "graded":   # "not graded" already says it of the rest
         notes.append("not assessed in this run: " + ", ".join(missing))
     notes += [f"late: {a.reason}" for a in result.adjustments
               if a.kind == "late" and a.details.get("needs_review")]
