@@ -277,6 +277,16 @@ class Result:
         return [(q, c) for q in self.questions for c in q.checks if c.status == "internal"]
 
     @property
+    def unassessed_ids(self) -> list[str]:
+        """Questions this run did not assess and no TA is asked to: blank, never zero."""
+        return [q.id for q in self.questions if not q.assessed and not q.review]
+
+    @property
+    def review_ids(self) -> list[str]:
+        """Questions with a check awaiting a TA."""
+        return [q.id for q in self.questions if q.review]
+
+    @property
     def needs_review(self) -> list[tuple[QuestionResult, CheckResult]]:
         """Checks measured but not judgeable automatically: a TA decides them."""
         return [(q, c) for q in self.questions for c in q.checks if c.status == "review"]

@@ -46,7 +46,7 @@ def _review(result: Result) -> str:
               for q, c in result.needs_review]
     if review:
         notes.append("needs review: " + "; ".join(review))
-    missing = [q.id for q in result.questions if not q.assessed and not q.review]
+    missing = result.unassessed_ids
     if missing and result.status == "graded":   # "not graded" already says it of the rest
         notes.append("not assessed in this run: " + ", ".join(missing))
     notes += [f"late: {a.reason}" for a in result.adjustments

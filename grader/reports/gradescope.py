@@ -277,10 +277,10 @@ def _overall_output(result: Result, out_of: float | None = None) -> str:
     if result.adjustments:
         items.append(f"**Final score: {result.final_score:.2f}**")
     if not result.complete and not _nothing_graded(result):
-        missing = [q.id for q in result.questions if not q.assessed and not q.review]
+        missing = result.unassessed_ids
         if missing:
             items.append("Not assessed in this run (not zero): " + ", ".join(missing))
-        review = [q.id for q in result.questions if q.review]
+        review = result.review_ids
         if review:
             items.append("A TA will review (not zero): " + ", ".join(review))
     if result.status == "internal":

@@ -224,10 +224,10 @@ def _message(result: Result, why: Withheld | None) -> str:
         label = ADJUSTMENT_NAME.get(a.kind, "Adjustment")
         lines.append(f"{label}: {a.points:+.2f} points: {a.reason}" if a.points
                      else f"{label}: {a.reason}")
-    missing = [q.id for q in result.questions if not q.assessed and not q.review]
+    missing = result.unassessed_ids
     if missing:
         lines.append("Not assessed in this run (not zero): " + ", ".join(missing))
-    review = [q.id for q in result.questions if q.review]
+    review = result.review_ids
     if review:
         lines.append("A TA will review (not zero): " + ", ".join(review))
     return "\n".join(lines)
